@@ -6,6 +6,7 @@ import torch
 
 from mmrec.data.datamodule import GraphData
 from mmrec.models.base import Recommender
+from mmrec.models.products import Product, graph_product
 from mmrec.nn.losses import bpr_loss, l2_reg
 from mmrec.nn.propagation import bipartite_propagate
 
@@ -42,3 +43,11 @@ class LightGCN(Recommender):
     def score(self, users: torch.Tensor) -> torch.Tensor:
         u_all, i_all = self.memo("final", self.forward)
         return u_all[users.to(self.device)] @ i_all.T
+
+    def training_products(self, batch_size: int) -> list[Product]:
+        d = self.user_embedding.embedding_dim
+        return [graph_product("Â x", self.adj, d, count=self.n_layers)]
+
+    def inference_products(self) -> list[Product]:
+        d = self.user_embedding.embedding_dim
+        return [graph_product("Â x", self.adj, d, grad_x=False, count=self.n_layers), self.score_product(d)]

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from mmrec.features.knockout import Knockout
+from mmrec.models.products import count_work, total_flops
 from tests.models.common import all_scores, fit, make_model, test_metrics, with_features
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "model"
@@ -52,3 +53,28 @@ def test_runs_on_tiktok(tiktok_dm, name: str) -> None:
     losses = fit(model, tiktok_dm, 1, limit_train_batches=2, limit_val_batches=1)
     assert math.isfinite(losses[0])
     assert all(math.isfinite(v) for v in test_metrics(model, tiktok_dm).values())
+
+
+def _claims_within_work(declared: list, work: dict[str, int]) -> None:
+    for kind, sparse in (("dense", False), ("sparse", True)):
+        claimed = total_flops(declared, sparse=sparse)
+        assert claimed <= work[kind] * 1.0001 + 1, f"{kind}: claims {claimed:,} FLOPs, performs {work[kind]:,}"
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_listed_products_are_work_the_model_performs(synthetic_dm, name: str) -> None:
+    """The benchmark's yardstick (``training_products`` / ``inference_products``) may only hold products a
+    real training step / evaluation executes, forward and backward (counted at the aten level)."""
+    model = make_model(name, synthetic_dm)
+    model.train()
+    model.on_epoch_start_hook()
+    batch = next(iter(synthetic_dm.train_dataloader()))
+    declared = model.training_products(len(batch["users"]))
+    assert all(p.count >= 1 and min(p.m, p.k, p.n) >= 1 for p in declared)
+    _claims_within_work(declared, count_work(lambda: model.loss(batch).backward()))
+    model.eval()
+    declared = model.inference_products()
+    assert [p.label for p in declared].count("score") == 1
+    with torch.no_grad():
+        work = count_work(lambda: model.score(torch.arange(synthetic_dm.data.n_users)))
+    _claims_within_work(declared, work)
