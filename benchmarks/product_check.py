@@ -1,19 +1,59 @@
-"""declared vs performed FLOPs on the synthetic test set"""
-import sys, torch
-sys.path.insert(0, ".")
-from mmrec.models.products import count_work, total_flops
-from tests.models.common import make_model
-from mmrec.data import load_dataset
-from mmrec.data.datamodule import GraphDataModule
-ds = load_dataset("s", format="synthetic", split={"seed": 0}, synthetic=dict(n_users=400, n_items=300, n_factors=8, interactions_per_user=14, temperature=0.5, data_seed=3))
-dm = GraphDataModule(ds, ds.features, batch_size=512, seed=0)
-for name in sys.argv[1:]:
-    model = make_model(name, dm); model.train(); model.on_epoch_start_hook()
-    batch = next(iter(dm.train_dataloader()))
-    d = model.training_products(len(batch["users"]))
-    w = count_work(lambda: model.loss(batch).backward())
-    model.eval()
-    with torch.no_grad():
-        wi = count_work(lambda: model.score(torch.arange(dm.data.n_users)))
-    di = model.inference_products()
-    print(f"{name:9s} train dense {total_flops(d, False)/max(w['dense'],1):.2f} sparse {total_flops(d, True)/max(w['sparse'],1):.2f} | infer dense {total_flops(di, False)/max(wi['dense'],1):.2f} sparse {total_flops(di, True)/max(wi['sparse'],1):.2f}")
+"""How much of each model's product work is the work its math needs (prints figures; never asserted).
+
+For one training step and one evaluation of every user, on a small synthetic set: the FLOPs of the products the
+model lists (``training_products`` / ``inference_products``) over the FLOPs of every dense and sparse product the
+step really executes. 1.00: no product beyond the math; below 1: products the math does not need (waste), or
+work the list does not claim. Usage::
+
+    python benchmarks/product_check.py [model ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    sys.path.insert(0, str(REPO))
+    from benchmarks.models import DEFAULT_MODELS
+    from mmrec.data import load_dataset
+    from mmrec.data.datamodule import GraphDataModule
+    from mmrec.models.products import count_work, total_flops
+    from tests.models.common import make_model
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="*", default=DEFAULT_MODELS)
+    args = parser.parse_args()
+    ds = load_dataset("synthetic-check", format="synthetic", split={"seed": 0},
+                      synthetic=dict(n_users=400, n_items=300, interactions_per_user=14, data_seed=3))
+    dm = GraphDataModule(ds, ds.features, batch_size=512, seed=0)
+
+    def ratio(claimed: int, done: int) -> str:
+        return f"{claimed / done:5.2f}" if done else "   - "
+
+    print("model      train dense  sparse | eval dense  sparse   (listed / performed FLOPs)")
+    for name in args.models:
+        model = make_model(name, dm)
+        model.train()
+        model.on_epoch_start_hook()
+        batch = next(iter(dm.train_dataloader()))
+        listed = model.training_products(len(batch["users"]))
+        done = count_work(lambda: model.loss(batch).backward())
+        model.eval()
+        with torch.no_grad():
+            done_eval = count_work(lambda: model.score(torch.arange(dm.data.n_users)))
+        listed_eval = model.inference_products()
+        print(f"{name:10s} {ratio(total_flops(listed, False), done['dense']):>11s} "
+              f"{ratio(total_flops(listed, True), done['sparse']):>7s} | "
+              f"{ratio(total_flops(listed_eval, False), done_eval['dense']):>10s} "
+              f"{ratio(total_flops(listed_eval, True), done_eval['sparse']):>7s}")
+
+
+if __name__ == "__main__":
+    main()
