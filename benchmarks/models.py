@@ -3,13 +3,18 @@
 For each model: one training epoch (batch 2048, every training pair once), one full-ranking evaluation of
 every user, peak memory (each model runs in its own process), and — in the same run — the unavoidable kernels:
 
-- epoch kernels: per batch, one Adam step over the model's trainable parameters, plus the sparse products its
-  graphs need (``spmm(Â, [N, d])`` forward + backward per propagation layer of each sparse graph the model holds),
-  plus forward + backward of projecting the batch's items' raw features to d for every modality;
-- evaluation kernels: the user × item score product ``[U, d] @ [d, I]`` in blocks plus top-50.
+- epoch kernels: per batch, one Adam step over the model's trainable parameters plus the dense and sparse
+  products the model's math needs for that batch (``training_products``: every forward product and the backward
+  products of what is trained; see ``mmrec.models.products``), plus its per-epoch products (``epoch_products``);
+- evaluation kernels: the products computing every final representation needs (``inference_products``) and the
+  user × item score product in blocks plus top-50.
 
-Evaluation is timed on a second pass (after one warm-up). Ratios = measured / kernels (targets: epoch ≤ 1.5×, evaluation ≤ 1.3×). Features are random with the real shapes
-(text 384-d, image 4096-d). Usage::
+Each product is timed alone (best of 3) on random operands of its exact shape, sparse ones on the model's own
+graph as CSR (the fastest CPU kernels). A test checks that every listed product is work a real step performs;
+``benchmarks/product_check.py`` prints how much of the performed product work is listed.
+
+Evaluation is timed on a second pass (after one warm-up). Ratios = measured / kernels (targets: epoch ≤ 1.5×,
+evaluation ≤ 1.3×). Features are random with the real shapes (text 384-d, image 4096-d). Usage::
 
     python benchmarks/models.py [model ...] [--data ../shared/datasets/amazon-graphs/baby.inter] [--threads 2]
 """
@@ -22,6 +27,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,6 +40,49 @@ def timed(fn, repeat: int = 1) -> float:
     for _ in range(repeat):
         fn()
     return (time.perf_counter() - t) / repeat
+
+
+_product_times: dict[tuple, float] = {}
+
+
+def product_time(p) -> float:
+    """Seconds for one ``Product`` (forward + its listed backward products), best of 3 after a warm-up; sparse
+    products run as CSR SpMM (and its stored transpose / sampled product backward), the fastest CPU kernels."""
+    import torch
+
+    from mmrec.nn.csr_propagation import edge_graph_from_sparse
+    from mmrec.nn.edge_graph import EdgeGraph
+
+    key = (p.m, p.k, p.n, p.nnz, p.grad_left, p.grad_right, id(p.graph))
+    if key in _product_times:
+        return _product_times[key]
+    if p.sparse:
+        g = p.graph if isinstance(p.graph, EdgeGraph) else edge_graph_from_sparse(p.graph)
+        values = torch.rand(g.nnz, requires_grad=p.grad_left)
+        x = torch.randn(p.k, p.n, requires_grad=p.grad_right)
+
+        def run() -> None:
+            y = g.spmm(x, values)
+            if p.grad_left or p.grad_right:
+                y.backward(grad)
+    else:
+        a = torch.randn(p.m, p.k, requires_grad=p.grad_left)
+        b = torch.randn(p.k, p.n, requires_grad=p.grad_right)
+
+        def run() -> None:
+            y = a @ b
+            if p.grad_left or p.grad_right:
+                y.backward(grad)
+    grad = torch.randn(p.m, p.n)
+    with torch.enable_grad():
+        run()
+        best = min(timed(run) for _ in range(3))
+    _product_times[key] = best
+    return best
+
+
+def products_time(products) -> float:
+    return sum(product_time(p) * p.count for p in products)
 
 
 def run_one(name: str, data_path: Path, threads: int) -> dict:
@@ -80,38 +129,23 @@ def run_one(name: str, data_path: Path, threads: int) -> dict:
 
     evaluate()  # warm-up pass (allocator, thread pool); the second pass is timed
     eval_s = timed(evaluate)
-    # ---- unavoidable kernels ------------------------------------------------------------------------------
+    # ---- unavoidable kernels: the products the model lists (mmrec.models.products), timed here -------------
     params = [p for p in model.parameters() if p.requires_grad]
     for p in params:
         p.grad = torch.zeros_like(p)
     adam = torch.optim.Adam(params, lr=1e-3, fused=True)  # as the models use (base.configure_optimizers)
     adam_s = timed(adam.step, 3)
-    d = 64
-    sparse_s = 0.0
-    for buf in model.buffers():
-        if buf.is_sparse and buf.shape[0] == buf.shape[1]:
-            x = torch.randn(buf.shape[0], d, requires_grad=True)
-            layers = max(int(getattr(model, "n_ui_layers", getattr(model, "n_layers", 1)) or 1), 1)
-            sparse_s += timed(lambda a=buf, x=x: torch.sparse.mm(a, x).sum().backward()) * layers
-    from mmrec.nn.edge_graph import EdgeGraph
-
-    for g in model.modules():
-        if isinstance(g, EdgeGraph) and g.shape[0] == g.shape[1]:
-            layers = max(int(getattr(model, "n_ui_layers", getattr(model, "n_layers", 1)) or 1), 1)
-            x = torch.randn(g.shape[0], d, requires_grad=True)
-            ones = torch.ones(g.nnz)
-            sparse_s += timed(lambda g=g, x=x, v=ones: g.spmm(x, v).sum().backward()) * layers
-    proj_s = 0.0
-    if getattr(type(model), "min_modalities", 0) > 0:
-        for m in dm.data.modalities:
-            w = torch.randn(dm.data.feature(m).shape[1], d, requires_grad=True)
-            rows = dm.data.feature(m)[:4096]
-            proj_s += timed(lambda r=rows, w=w: (r @ w).sum().backward())
-    epoch_kernels = len(batches) * (adam_s + sparse_s + proj_s)
-    u = torch.randn(ds.n_users, d)
-    i = torch.randn(ds.n_items, d)
+    model.train()
+    sizes = Counter(len(b["users"]) for b in batches)
+    epoch_kernels = sum(n * (adam_s + products_time(model.training_products(size))) for size, n in sizes.items())
+    epoch_kernels += products_time(model.epoch_products())
+    model.eval()
+    listed = model.inference_products()
+    score = next(p for p in listed if p.label == "score")
+    u, i = torch.randn(ds.n_users, score.k), torch.randn(ds.n_items, score.k)
     block = dm.eval_block_users
-    eval_kernels = timed(lambda: [torch.topk(u[s:s + block] @ i.T, 50) for s in range(0, ds.n_users, block)])
+    eval_kernels = products_time([p for p in listed if p.label != "score"]) + timed(
+        lambda: [torch.topk(u[s:s + block] @ i.T, 50) for s in range(0, ds.n_users, block)])
     return {
         "model": name, "build_s": build, "epoch_s": epoch_s, "epoch_kernels_s": epoch_kernels,
         "epoch_ratio": epoch_s / max(epoch_kernels, 1e-9), "eval_s": eval_s, "eval_kernels_s": eval_kernels,

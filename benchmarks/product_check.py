@@ -44,10 +44,10 @@ def main() -> None:
         model.on_epoch_start_hook()
         batch = next(iter(dm.train_dataloader()))
         listed = model.training_products(len(batch["users"]))
-        done = count_work(lambda: model.loss(batch).backward())
+        done = count_work(lambda m=model, b=batch: m.loss(b).backward())
         model.eval()
         with torch.no_grad():
-            done_eval = count_work(lambda: model.score(torch.arange(dm.data.n_users)))
+            done_eval = count_work(lambda m=model: m.score(torch.arange(dm.data.n_users)))
         listed_eval = model.inference_products()
         print(f"{name:10s} {ratio(total_flops(listed, False), done['dense']):>11s} "
               f"{ratio(total_flops(listed, True), done['sparse']):>7s} | "

@@ -85,6 +85,10 @@ class Recommender(pl.LightningModule):
         """The matrix products one training step of ``batch_size`` triples cannot do without."""
         raise NotImplementedError(f"{type(self).__name__} does not list its training products")
 
+    def epoch_products(self) -> list[Product]:
+        """Products done once per epoch, not per step (e.g. rebuilding a denoised graph); default none."""
+        return []
+
     def inference_products(self) -> list[Product]:
         """The products one evaluation of every user needs, the user × item score product (labelled
         ``score``) included; top-K is not a product and is added by the benchmark."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from mmrec.nn.sparse_ops import sparse_mm
+
 
 def propagate(adj: torch.Tensor, x: torch.Tensor, n_layers: int, combine: str = "mean") -> torch.Tensor:
     """LightGCN propagation: ``combine([x, Âx, Â²x, ..., Â^L x])``.
@@ -17,7 +19,7 @@ def propagate(adj: torch.Tensor, x: torch.Tensor, n_layers: int, combine: str = 
     layers = [x]
     h = x
     for _ in range(n_layers):
-        h = adj.spmm(h) if hasattr(adj, "spmm") else torch.sparse.mm(adj, h)  # [N, d] (EdgeGraph or sparse)
+        h = sparse_mm(adj, h)  # [N, d] (EdgeGraph or torch sparse; CSR kernels)
         layers.append(h)
     if combine == "mean":
         return torch.stack(layers, dim=0).mean(dim=0)

@@ -1,0 +1,48 @@
+"""Products with a fixed sparse matrix (a normalised graph) held as a torch sparse COO tensor.
+
+``torch.sparse.mm(coo, x)`` on CPU converts and zero-fills on every call, forward and backward. ``sparse_mm``
+computes the same ``A @ x`` with CSR kernels: the forward one CSR SpMM, the backward one CSR SpMM with the
+transpose. Both CSR forms are built once per tensor and kept on it (a moved or rebuilt graph is a new tensor, so
+the cache can never go stale). A matrix whose values require gradients takes ``torch.sparse.mm``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+
+
+def _csr_pair(adj: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    pair = getattr(adj, "_mmrec_csr", None)
+    if pair is None:
+        with torch.inference_mode(False):  # normal tensors, usable in later training steps too
+            coo = adj.coalesce()
+            pair = (coo.to_sparse_csr(), coo.t().coalesce().to_sparse_csr())
+        adj._mmrec_csr = pair
+    return pair
+
+
+class _FixedSpMM(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, pair: tuple[torch.Tensor, torch.Tensor], x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.csr_t = pair[1]
+        return pair[0] @ x
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        return None, ctx.csr_t @ grad.contiguous()
+
+
+def sparse_mm(adj: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``adj @ x``: adj a fixed sparse [n, m] matrix (torch sparse, or anything with ``.spmm``), x [m, d]."""
+    if hasattr(adj, "spmm"):
+        return adj.spmm(x)
+    if adj.layout != torch.sparse_coo or adj.requires_grad:
+        return torch.sparse.mm(adj, x)
+    pair = _csr_pair(adj)
+    if not (x.requires_grad and torch.is_grad_enabled()):
+        return pair[0] @ x
+    return _FixedSpMM.apply(pair, x)
