@@ -27,7 +27,6 @@ import resource
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -136,8 +135,7 @@ def run_one(name: str, data_path: Path, threads: int) -> dict:
     adam = torch.optim.Adam(params, lr=1e-3, fused=True)  # as the models use (base.configure_optimizers)
     adam_s = timed(adam.step, 3)
     model.train()
-    sizes = Counter(len(b["users"]) for b in batches)
-    epoch_kernels = sum(n * (adam_s + products_time(model.training_products(size))) for size, n in sizes.items())
+    epoch_kernels = sum(adam_s + products_time(model.training_products(b)) for b in batches)
     epoch_kernels += products_time(model.epoch_products())
     model.eval()
     listed = model.inference_products()

@@ -43,7 +43,7 @@ def main() -> None:
         model.train()
         model.on_epoch_start_hook()
         batch = next(iter(dm.train_dataloader()))
-        listed = model.training_products(len(batch["users"]))
+        listed = model.training_products(batch) + model.epoch_products()  # the first step of an epoch
         done = count_work(lambda m=model, b=batch: m.loss(b).backward())
         model.eval()
         with torch.no_grad():

@@ -81,8 +81,8 @@ class Recommender(pl.LightningModule):
         """Build feature/graph-derived, non-trainable structures (override; called by ``attach``)."""
 
     # ---- the work the math needs (the speed benchmark's yardstick; see mmrec.models.products) -----------------
-    def training_products(self, batch_size: int) -> list[Product]:
-        """The matrix products one training step of ``batch_size`` triples cannot do without."""
+    def training_products(self, batch: dict[str, torch.Tensor]) -> list[Product]:
+        """The matrix products one training step on ``batch`` cannot do without."""
         raise NotImplementedError(f"{type(self).__name__} does not list its training products")
 
     def epoch_products(self) -> list[Product]:

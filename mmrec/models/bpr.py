@@ -35,7 +35,7 @@ class BPR(Recommender):
     def score(self, users: torch.Tensor) -> torch.Tensor:
         return self.user_embedding(users.to(self.device)) @ self.item_embedding.weight.T  # [b, I]
 
-    def training_products(self, batch_size: int) -> list[Product]:
+    def training_products(self, batch: dict[str, torch.Tensor]) -> list[Product]:
         return []  # row-wise dot products only
 
     def inference_products(self) -> list[Product]:

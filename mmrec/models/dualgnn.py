@@ -10,6 +10,7 @@ from torch import nn
 
 from mmrec.data.datamodule import GraphData
 from mmrec.models.base import Recommender, check_choice
+from mmrec.models.products import Product, graph_product, linear
 from mmrec.nn.edge_graph import EdgeGraph, bipartite_edge_graph, interaction_edges
 from mmrec.nn.features import feature_tables
 from mmrec.nn.losses import bpr_loss
@@ -151,3 +152,25 @@ class DualGNN(Recommender):
     def score(self, users: torch.Tensor) -> torch.Tensor:
         u_all, i_all = self.memo("final", lambda: self.forward(self.eval_user_graph))
         return u_all[users.to(self.device)] @ i_all.T
+
+    def _products(self, training: bool, user_graph: EdgeGraph) -> list[Product]:
+        """Per modality the item MLP ``d_m → 4d → d`` over every item; two SpMMs of the user–item graph over all
+        modalities at once (width ``M·d``); one SpMM of the user–user graph (width ``d``). All dense operands
+        depend on trained parameters (preferences, MLPs, fusion weights); no edge value is learned."""
+        out = []
+        for m in self.modality_names:
+            mlp_in, mlp_out = self.gcn.mlp_in[m], self.gcn.mlp_out[m]
+            out.append(linear(f"W¹_{m} x_{m}", self.n_items, mlp_in,
+                              grad_input=training and self.features[m].trainable, trained=training))
+            out.append(linear(f"W²_{m} h_{m}", self.n_items, mlp_out, grad_input=training, trained=training))
+        width = len(self.modality_names) * self.dim
+        out.append(graph_product("Â z (all modalities)", self.graph, width, grad_x=training, count=2))
+        out.append(graph_product("S ũ (user graph)", user_graph, self.dim, grad_x=training))
+        return out
+
+    def training_products(self, batch: dict[str, torch.Tensor]) -> list[Product]:
+        graph = self.train_user_graph if self.train_user_graph is not None else self.eval_user_graph
+        return self._products(True, graph)
+
+    def inference_products(self) -> list[Product]:
+        return [*self._products(False, self.eval_user_graph), self.score_product(self.dim)]

@@ -115,7 +115,8 @@ class FREEDOM(Recommender):
         u_all, i_all = self.memo("final", lambda: self.forward(self.adj))
         return u_all[users.to(self.device)] @ i_all.T
 
-    def training_products(self, batch_size: int) -> list[Product]:
+    def training_products(self, batch: dict[str, torch.Tensor]) -> list[Product]:
+        batch_size = len(batch["users"])
         d = self.user_embedding.embedding_dim
         adj = self.train_adj if self.train_adj is not None else self.adj
         out = [graph_product("Â x (pruned)", adj, d, count=self.n_ui_layers),

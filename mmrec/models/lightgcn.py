@@ -8,7 +8,7 @@ from mmrec.data.datamodule import GraphData
 from mmrec.models.base import Recommender
 from mmrec.models.products import Product, graph_product
 from mmrec.nn.losses import bpr_loss, l2_reg
-from mmrec.nn.propagation import bipartite_propagate
+from mmrec.nn.propagation import bipartite_propagate, propagate
 
 
 class LightGCN(Recommender):
@@ -34,17 +34,18 @@ class LightGCN(Recommender):
         return bipartite_propagate(self.adj, self.user_embedding.weight, self.item_embedding.weight, self.n_layers)
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        users, pos, neg = batch["users"], batch["pos_items"], batch["neg_items"]
-        u_all, i_all = self.forward()
-        u, p, n = u_all[users], i_all[pos], i_all[neg]
-        reg = l2_reg(self.user_embedding(users), self.item_embedding(pos), self.item_embedding(neg))
+        ego = torch.cat([self.user_embedding.weight, self.item_embedding.weight])  # [U+I, d]
+        rep = propagate(self.adj, ego, self.n_layers)  # [U+I, d]
+        nodes = torch.cat([batch["users"], self.n_users + batch["pos_items"], self.n_users + batch["neg_items"]])
+        u, p, n = rep[nodes].chunk(3)  # one gather (and one scatter in backward) for the whole batch
+        reg = l2_reg(*ego[nodes].chunk(3))
         return bpr_loss((u * p).sum(1), (u * n).sum(1)) + self.reg_weight * reg
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
         u_all, i_all = self.memo("final", self.forward)
         return u_all[users.to(self.device)] @ i_all.T
 
-    def training_products(self, batch_size: int) -> list[Product]:
+    def training_products(self, batch: dict[str, torch.Tensor]) -> list[Product]:
         d = self.user_embedding.embedding_dim
         return [graph_product("Â x", self.adj, d, count=self.n_layers)]
 

@@ -7,6 +7,7 @@ from torch import nn
 
 from mmrec.data.datamodule import GraphData
 from mmrec.models.base import Recommender, check_choice
+from mmrec.models.products import Product, dense, graph_product, linear
 from mmrec.nn.features import feature_tables
 from mmrec.nn.losses import bpr_loss, info_nce, l2_reg
 from mmrec.nn.propagation import bipartite_propagate, propagate
@@ -127,3 +128,35 @@ class MGCN(Recommender):
         u_all, i_all = self.memo("final", lambda: self.forward()[:2])
         return u_all[users.to(self.device)] @ i_all.T
 
+    def _products(self, training: bool, batch_size: int = 0) -> list[Product]:
+        """The graphs over every node; the per-node fusion (attention, preference gates) in training only on
+        the batch's rows (users, positive and negative items), the only rows the loss reads."""
+        d, n_mod = self.user_embedding.embedding_dim, len(self.modality_names)
+        n = self.n_users + self.n_items
+        # each node at most once (a batch may repeat users and items)
+        rows = min(batch_size, self.n_users) + min(2 * batch_size, self.n_items) if training else n
+        out = [graph_product("Â x", self.adj, d, grad_x=training, count=self.n_ui_layers)] if self.n_ui_layers else []
+        for j, m in enumerate(self.modality_names):
+            out.append(linear(f"W_{m} x_{m}", self.n_items, self.projections[m],
+                              grad_input=training and self.features[m].trainable, trained=training))
+            out.append(linear(f"purifier gate {m}", self.n_items, self.purifier_gates[m][0], grad_input=training,
+                              trained=training))
+            if self.n_layers:
+                out.append(graph_product(f"Ŝ_{m} x̃_{m}", getattr(self, f"item_graph_{j}"), d, grad_x=training,
+                                         count=self.n_layers))
+            out.append(graph_product(f"R̂ h_{m}", self.ui_block, d, grad_x=training))
+            out.append(linear(f"preference gate {m}", rows, self.preference_gates[m][0], grad_input=training,
+                              trained=training))
+        query, score = self.query_common[0], self.query_common[2]
+        out.append(linear("attention W_q e_m", rows * n_mod, query, grad_input=training, trained=training))
+        out.append(linear("attention qᵀ tanh(·)", rows * n_mod, score, grad_input=training, trained=training))
+        return out
+
+    def training_products(self, batch: dict[str, torch.Tensor]) -> list[Product]:
+        batch_size = len(batch["users"])
+        d = self.user_embedding.embedding_dim
+        return [*self._products(True, batch_size),
+                dense("InfoNCE side·idᵀ (items, users)", batch_size, d, batch_size, grad_left=True, count=2)]
+
+    def inference_products(self) -> list[Product]:
+        return [*self._products(False), self.score_product(self.user_embedding.embedding_dim)]

@@ -219,7 +219,7 @@ class MMGCN(Recommender):
                     out.append(dense(f"{m}{depth}: W3 h", n, a_out, d, grad_left=training, grad_right=training))
         return out
 
-    def training_products(self, batch_size: int) -> list[Product]:
+    def training_products(self, batch: dict[str, torch.Tensor]) -> list[Product]:
         return self._products(training=True)
 
     def inference_products(self) -> list[Product]:

@@ -74,7 +74,8 @@ class VBPR(Recommender):
         s = self.user_embedding[users.to(self.device)] @ i_all.T  # [b, I]
         return s + self.memo("bias", self._bias).unsqueeze(0) if self.faithful_to == "paper" else s
 
-    def training_products(self, batch_size: int) -> list[Product]:
+    def training_products(self, batch: dict[str, torch.Tensor]) -> list[Product]:
+        batch_size = len(batch["users"])
         out = [linear("E f (batch items)", 2 * batch_size, self.item_linear)]
         if self.faithful_to == "paper":
             out.append(linear("β'ᵀ f", self.n_items, self.content_bias))

@@ -16,18 +16,16 @@ def propagate(adj: torch.Tensor, x: torch.Tensor, n_layers: int, combine: str = 
         combine: ``mean`` (LightGCN), ``sum``, or ``last``.
     Returns: [N, d].
     """
-    layers = [x]
-    h = x
+    if combine not in ("mean", "sum", "last"):
+        raise ValueError(f"unknown combine {combine!r}")
+    total, h = x, x
     for _ in range(n_layers):
         h = sparse_mm(adj, h)  # [N, d] (EdgeGraph or torch sparse; CSR kernels)
-        layers.append(h)
-    if combine == "mean":
-        return torch.stack(layers, dim=0).mean(dim=0)
-    if combine == "sum":
-        return torch.stack(layers, dim=0).sum(dim=0)
+        if combine != "last":
+            total = total + h  # a running sum: no [L+1, N, d] stack
     if combine == "last":
         return h
-    raise ValueError(f"unknown combine {combine!r}")
+    return total / (n_layers + 1) if combine == "mean" else total
 
 
 def bipartite_propagate(

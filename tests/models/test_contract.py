@@ -69,7 +69,7 @@ def test_listed_products_are_work_the_model_performs(synthetic_dm, name: str) ->
     model.train()
     model.on_epoch_start_hook()
     batch = next(iter(synthetic_dm.train_dataloader()))
-    declared = model.training_products(len(batch["users"]))
+    declared = model.training_products(batch) + model.epoch_products()  # the epoch's first step
     assert all(p.count >= 1 and min(p.m, p.k, p.n) >= 1 for p in declared)
     _claims_within_work(declared, count_work(lambda: model.loss(batch).backward()))
     model.eval()
