@@ -80,11 +80,19 @@ def product_time(p) -> float:
     return best
 
 
-def products_time(products) -> float:
-    return sum(product_time(p) * p.count for p in products)
+def products_time(products, show: bool = False) -> float:
+    total = 0.0
+    for p in products:
+        t = product_time(p) * p.count
+        total += t
+        if show:
+            kind = f"sparse nnz={p.nnz:,}" if p.sparse else "dense"
+            print(f"  {t * 1e3:9.2f} ms  {p.label}  [{p.m}, {p.k}] @ [{p.k}, {p.n}] ×{p.count} {kind} "
+                  f"grads={'L' * p.grad_left}{'R' * p.grad_right}", file=sys.stderr)
+    return total
 
 
-def run_one(name: str, data_path: Path, threads: int) -> dict:
+def run_one(name: str, data_path: Path, threads: int, show_products: bool = False) -> dict:
     import numpy as np
     import torch
 
@@ -105,8 +113,26 @@ def run_one(name: str, data_path: Path, threads: int) -> dict:
     build = time.perf_counter() - t0
     opt = model.configure_optimizers()
     opt = opt["optimizer"] if isinstance(opt, dict) else opt[0][0] if isinstance(opt, tuple) else opt
-    model.train()
     batches = list(dm.train_dataloader())
+    # ---- unavoidable kernels: the products the model lists (mmrec.models.products), timed first, in a clean
+    # process (timed after training, with gradients and optimiser states resident, the same products run up to
+    # 2x slower here: the yardstick is their best case) --------------------------------------------------------
+    model.train()
+    model.on_epoch_start_hook()
+    if show_products:
+        print(f"{name}: one training step's products (first batch)", file=sys.stderr)
+        products_time(model.training_products(batches[0]), show=True)
+    step_kernels = sum(products_time(model.training_products(b)) for b in batches)
+    step_kernels += products_time(model.epoch_products())
+    model.eval()
+    listed = model.inference_products()
+    score = next(p for p in listed if p.label == "score")
+    u, i = torch.randn(ds.n_users, score.k), torch.randn(ds.n_items, score.k)
+    block = dm.eval_block_users
+    eval_kernels = products_time([p for p in listed if p.label != "score"]) + timed(
+        lambda: [torch.topk(u[s:s + block] @ i.T, 50) for s in range(0, ds.n_users, block)])
+    # ---- the model's own epoch and evaluation -----------------------------------------------------------------
+    model.train()
 
     def epoch() -> None:
         model.on_epoch_start_hook()
@@ -128,22 +154,13 @@ def run_one(name: str, data_path: Path, threads: int) -> dict:
 
     evaluate()  # warm-up pass (allocator, thread pool); the second pass is timed
     eval_s = timed(evaluate)
-    # ---- unavoidable kernels: the products the model lists (mmrec.models.products), timed here -------------
+    # one fused Adam step over the trainable parameters (as base.configure_optimizers), per batch
     params = [p for p in model.parameters() if p.requires_grad]
     for p in params:
         p.grad = torch.zeros_like(p)
-    adam = torch.optim.Adam(params, lr=1e-3, fused=True)  # as the models use (base.configure_optimizers)
+    adam = torch.optim.Adam(params, lr=1e-3, fused=True)
     adam_s = timed(adam.step, 3)
-    model.train()
-    epoch_kernels = sum(adam_s + products_time(model.training_products(b)) for b in batches)
-    epoch_kernels += products_time(model.epoch_products())
-    model.eval()
-    listed = model.inference_products()
-    score = next(p for p in listed if p.label == "score")
-    u, i = torch.randn(ds.n_users, score.k), torch.randn(ds.n_items, score.k)
-    block = dm.eval_block_users
-    eval_kernels = products_time([p for p in listed if p.label != "score"]) + timed(
-        lambda: [torch.topk(u[s:s + block] @ i.T, 50) for s in range(0, ds.n_users, block)])
+    epoch_kernels = step_kernels + len(batches) * adam_s
     return {
         "model": name, "build_s": build, "epoch_s": epoch_s, "epoch_kernels_s": epoch_kernels,
         "epoch_ratio": epoch_s / max(epoch_kernels, 1e-9), "eval_s": eval_s, "eval_kernels_s": eval_kernels,
@@ -157,10 +174,11 @@ def main() -> None:
     parser.add_argument("models", nargs="*", default=DEFAULT_MODELS)
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared/datasets/amazon-graphs/baby.inter")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--products", action="store_true", help="print each listed product's time (to stderr)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(args.one, args.data, args.threads)))
+        print(json.dumps(run_one(args.one, args.data, args.threads, args.products)))
         return
     from rich.console import Console
     from rich.table import Table
@@ -174,7 +192,8 @@ def main() -> None:
             console.print(f"[yellow]skipping {name}: no conf/model/{name}.yaml[/yellow]")
             continue
         p = subprocess.run([sys.executable, __file__, "--one", name, "--data", str(args.data),
-                            "--threads", str(args.threads)], capture_output=True, text=True)
+                            "--threads", str(args.threads), *(["--products"] if args.products else [])],
+                           capture_output=True, text=True)
         if p.returncode != 0:
             console.print(f"[red]{name} failed[/red]: {p.stderr.strip().splitlines()[-1] if p.stderr else ''}")
             continue
@@ -182,7 +201,9 @@ def main() -> None:
         table.add_row(name, f"{r['epoch_s']:.1f}", f"{r['epoch_kernels_s']:.1f}", f"{r['epoch_ratio']:.2f}",
                       f"{r['eval_s']:.2f}", f"{r['eval_kernels_s']:.2f}", f"{r['eval_ratio']:.2f}",
                       f"{r['peak_rss_gb']:.2f}", f"{r['build_s']:.1f}")
-        console.print(json.dumps(r))
+        if args.products:
+            print(p.stderr, file=sys.stderr)
+        print(json.dumps(r), flush=True)
     console.print(table)
 
 

@@ -214,14 +214,15 @@ class LATTICE(Recommender):
                              grad_right=False))
         return out
 
-    def _propagation_products(self, training: bool, item_graph: torch.Tensor) -> list[Product]:
+    def _propagation_products(self, training: bool, item_graph: torch.Tensor, learned_values: bool = False
+                              ) -> list[Product]:
         """``Ã^{L_i}`` over the item IDs and the CF backbone over the user–item graph; every dense operand is a
-        trained embedding or derives from one. When Ã carries gradients its edge values' gradient (a sampled
-        ``⟨g_r, h_c⟩`` per edge) is not listed: ``torch.sparse.mm``'s COO backward computes it as a dense
-        ``[I, d] @ [d, I]`` product (waste) and performs no sampled product to claim."""
+        trained embedding or derives from one. ``learned_values``: Ã carries gradients (its edge values' gradient
+        is one sampled product over its edges)."""
         d, out = self.item_embedding.embedding_dim, []
         if self.n_layers > 0:
-            out.append(graph_product("Ã h (item graph)", item_graph, d, grad_x=training, count=self.n_layers))
+            out.append(graph_product("Ã h (item graph)", item_graph, d, grad_x=training, grad_values=learned_values,
+                                     count=self.n_layers))
         if self.cf_model == "lightgcn" and self.n_ui_layers > 0:
             out.append(graph_product("Â x (user–item)", self.adj, d, grad_x=training, count=self.n_ui_layers))
         elif self.cf_model == "ngcf":
@@ -242,13 +243,20 @@ class LATTICE(Recommender):
     def training_products(self, batch: dict[str, torch.Tensor]) -> list[Product]:
         """``paper``: every step rebuilds the graph with gradients. ``reference``: a step on the epoch's detached
         graph (the rebuild of each epoch's first step is in :meth:`epoch_products`)."""
-        out = self._graph_products(True) if self.faithful_to == "paper" else []
-        return [*out, *self._propagation_products(True, self._current_item_graph())]
+        paper = self.faithful_to == "paper"
+        out = self._graph_products(True) if paper else []
+        return [*out, *self._propagation_products(True, self._current_item_graph(), learned_values=paper)]
 
     def epoch_products(self) -> list[Product]:
         """``reference``: the first step of each epoch rebuilds the graph with gradients (projections forward and
         backward, all-pairs similarities)."""
-        return self._graph_products(True) if self.faithful_to == "reference" else []
+        if self.faithful_to != "reference":
+            return []
+        graph = self._current_item_graph()
+        values_grad = Product("Ã values' gradient: sampled ⟨g_r, h_c⟩ per edge", graph.shape[0], graph.shape[1],
+                              self.item_embedding.embedding_dim, grad_right=False, count=self.n_layers,
+                              nnz=int(graph._nnz()), graph=graph)  # as many FLOPs as one forward product
+        return [*self._graph_products(True), values_grad] if self.n_layers else self._graph_products(True)
 
     def inference_products(self) -> list[Product]:
         with torch.no_grad():

@@ -8,9 +8,11 @@ from torch import nn
 from mmrec.data.datamodule import GraphData
 from mmrec.models.base import Recommender, check_choice
 from mmrec.models.products import Product, dense, graph_product, linear
+from mmrec.nn.batch_nodes import batch_nodes
 from mmrec.nn.features import feature_tables
 from mmrec.nn.losses import bpr_loss, info_nce, l2_reg
 from mmrec.nn.propagation import bipartite_propagate, propagate
+from mmrec.nn.sparse_ops import sparse_mm
 from mmrec.nn.weighted_item_graphs import cached_weighted_knn_graph, user_item_block
 
 
@@ -94,8 +96,9 @@ class MGCN(Recommender):
         for j, m in enumerate(self.modality_names):
             self.register_derived(f"item_graph_{j}", cached_weighted_knn_graph(data, m, self.knn_k))
 
-    def forward(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Final users [U, d], final items [I, d], side [U+I, d] and ID-view [U+I, d] embeddings."""
+    def forward(self, nodes: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(final, side, ID-view) embeddings [n, d] of ``nodes`` (ids on the U+I graph; all when None). The
+        graphs run over every node; the per-node fusion (attention, preference gates) only over ``nodes``."""
         item_id = self.item_embedding.weight  # [I, d]
         u_id, i_id = bipartite_propagate(self.adj, self.user_embedding.weight, item_id, self.n_ui_layers)
         content = torch.cat([u_id, i_id])  # [U+I, d]
@@ -103,38 +106,36 @@ class MGCN(Recommender):
         for j, m in enumerate(self.modality_names):
             purified = item_id * self.purifier_gates[m](self.projections[m](self.features[m]()))  # [I, d]
             h = propagate(getattr(self, f"item_graph_{j}"), purified, self.n_layers, combine="last")  # [I, d]
-            views.append(torch.cat([torch.sparse.mm(self.ui_block, h), h]))  # [U+I, d]
+            views.append(torch.cat([sparse_mm(self.ui_block, h), h]))  # [U+I, d]
         stacked = torch.stack(views, dim=1)  # [U+I, M, d]
-        attention = torch.softmax(self.query_common(stacked).squeeze(-1), dim=1)  # [U+I, M]
-        common = (attention.unsqueeze(-1) * stacked).sum(dim=1)  # [U+I, d]
+        if nodes is not None:
+            stacked, content = stacked[nodes], content[nodes]  # [n, M, d], [n, d]
+        attention = torch.softmax(self.query_common(stacked).squeeze(-1), dim=1)  # [n, M]
+        common = (attention.unsqueeze(-1) * stacked).sum(dim=1)  # [n, d]
         side = common
         for j, m in enumerate(self.modality_names):
             side = side + self.preference_gates[m](content) * (stacked[:, j] - common)
         side = side / (len(self.modality_names) + 1)
-        final = content + side
-        return final[: self.n_users], final[self.n_users :], side, content
+        return content + side, side, content
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        users, pos, neg = batch["users"], batch["pos_items"], batch["neg_items"]
-        u_all, i_all, side, content = self.forward()
-        u, p, n = u_all[users], i_all[pos], i_all[neg]
+        nodes, rows = batch_nodes(batch, self.n_users)
+        final, side, content = self.forward(nodes)
+        u, p, n = final[rows].chunk(3)
         loss = bpr_loss((u * p).sum(1), (u * n).sum(1)) + self.reg_weight * l2_reg(u, p, n)
-        item_rows = pos + self.n_users
+        user_rows, item_rows, _ = rows.chunk(3)  # the users' and positive items' rows
         cl = info_nce(side[item_rows], content[item_rows], self.temperature)
-        cl = cl + info_nce(side[users], content[users], self.temperature)
+        cl = cl + info_nce(side[user_rows], content[user_rows], self.temperature)
         return loss + self.cl_loss * cl
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
-        u_all, i_all = self.memo("final", lambda: self.forward()[:2])
-        return u_all[users.to(self.device)] @ i_all.T
+        final = self.memo("final", lambda: self.forward()[0])
+        return final[users.to(self.device)] @ final[self.n_users:].T
 
-    def _products(self, training: bool, batch_size: int = 0) -> list[Product]:
-        """The graphs over every node; the per-node fusion (attention, preference gates) in training only on
-        the batch's rows (users, positive and negative items), the only rows the loss reads."""
+    def _products(self, training: bool, rows: int) -> list[Product]:
+        """The graphs over every node; the per-node fusion (attention, preference gates) over ``rows`` nodes
+        (in training the batch's distinct nodes: the only rows the loss reads)."""
         d, n_mod = self.user_embedding.embedding_dim, len(self.modality_names)
-        n = self.n_users + self.n_items
-        # each node at most once (a batch may repeat users and items)
-        rows = min(batch_size, self.n_users) + min(2 * batch_size, self.n_items) if training else n
         out = [graph_product("Â x", self.adj, d, grad_x=training, count=self.n_ui_layers)] if self.n_ui_layers else []
         for j, m in enumerate(self.modality_names):
             out.append(linear(f"W_{m} x_{m}", self.n_items, self.projections[m],
@@ -155,8 +156,8 @@ class MGCN(Recommender):
     def training_products(self, batch: dict[str, torch.Tensor]) -> list[Product]:
         batch_size = len(batch["users"])
         d = self.user_embedding.embedding_dim
-        return [*self._products(True, batch_size),
+        return [*self._products(True, len(batch_nodes(batch, self.n_users)[0])),
                 dense("InfoNCE side·idᵀ (items, users)", batch_size, d, batch_size, grad_left=True, count=2)]
 
     def inference_products(self) -> list[Product]:
-        return [*self._products(False), self.score_product(self.user_embedding.embedding_dim)]
+        return [*self._products(False, self.n_users + self.n_items), self.score_product(self.user_embedding.embedding_dim)]

@@ -155,17 +155,50 @@ class SLMRec(Recommender):
     # ---- views -------------------------------------------------------------------------------------------
     def prepare(self, data: GraphData) -> None:
         self.graph = edge_graph_from_sparse(data.norm_adj()).to(self._device_hint())  # Â, CSR
+        g, n_u, n_i = self.graph, self.n_users, self.n_items  # its two blocks: users ← items, items ← users
+        up = g.row < n_u
+        self.to_users = EdgeGraph(g.row[up], g.col[up] - n_u, (n_u, n_i), g.values[up])  # [U, I]
+        self.to_items = EdgeGraph(g.row[~up] - n_u, g.col[~up], (n_i, n_u), g.values[~up])  # [I, U]
         # test-time knockout: the tables take the (normalised) knocked-out inputs
         for m in self.modality_names:
             self.features[m].load(cosine_normalize(data.feature(m).float()))
 
-    def view_inputs(self) -> torch.Tensor:
+    def item_inputs(self) -> torch.Tensor:
+        """The items' layer-0 inputs of all views side by side: [I, (M+1)·d] (ID view first)."""
+        return torch.cat([self.item_embedding.weight]
+                         + [self.projections[m](self.features[m]()) for m in self.modality_names], dim=1)
+
+    def view_inputs(self, items: torch.Tensor | None = None) -> torch.Tensor:
         """Layer-0 inputs of all views side by side: [U+I, (M+1)·d] (users share ``E_u`` in every view)."""
-        items = [self.item_embedding.weight] + [
-            self.projections[m](self.features[m]()) for m in self.modality_names
-        ]
-        users = self.user_embedding.weight.repeat(1, len(items))  # [U, (M+1)·d]
-        return torch.cat([users, torch.cat(items, dim=1)], dim=0)
+        items = self.item_inputs() if items is None else items
+        users = self.user_embedding.weight.repeat(1, items.shape[1] // self.dim)  # [U, (M+1)·d]
+        return torch.cat([users, items], dim=0)
+
+    def propagate_views_shared(self, items: torch.Tensor) -> torch.Tensor:
+        """``propagate_views(view_inputs())`` (no dropout) for item inputs [I, (M+1)·d], with less work: by
+        linearity ``Â^l [E_u; X] = Â^l [E_u; 0] + Â^l [0; X]``; the users' term is common to every view (width d)
+        and, the graph being bipartite, each term crosses to the other side at every layer (one block of Â)."""
+        n_views, blocks = items.shape[1] // self.dim, {"users": self.to_users, "items": self.to_items}
+        totals: dict[tuple[str, str], torch.Tensor] = {}  # (term, side) → Σ_l of that side's layers
+
+        def add(key: tuple[str, str], x: torch.Tensor) -> None:
+            totals[key] = totals[key] + x if key in totals else x
+
+        terms = {"common": ("users", self.user_embedding.weight), "views": ("items", items)}
+        for term, (side, x) in terms.items():
+            add((term, side), x)
+            for _ in range(self.n_layers):
+                side = "items" if side == "users" else "users"
+                x = blocks[side].spmm(x)  # users ← items: [U, ·]; items ← users: [I, ·]
+                add((term, side), x)
+        out = []
+        for side, n in (("users", self.n_users), ("items", self.n_items)):
+            common = totals.get(("common", side))
+            view = totals.get(("views", side))
+            common = 0.0 if common is None else common.unsqueeze(1)  # [n, 1, d]
+            view = items.new_zeros(n, n_views, self.dim) if view is None else view.view(n, n_views, self.dim)
+            out.append((view + common) / (self.n_layers + 1))
+        return torch.cat(out)  # [U+I, M+1, d]
 
     def propagate_views(self, x: torch.Tensor, dropout: float = 0.0) -> torch.Tensor:
         """``mean_{l≤L}`` of the layers (dropout after each propagation when given): [U+I, M+1, d]."""
@@ -192,7 +225,7 @@ class SLMRec(Recommender):
 
     def forward(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(users [U, d], items [I, d], per-view outputs [U+I, M+1, d])."""
-        views = self.propagate_views(self.view_inputs())
+        views = self.propagate_views_shared(self.item_inputs())
         users, items = self.fuse(views)
         return users, items, views
 
@@ -213,7 +246,7 @@ class SLMRec(Recommender):
         return torch.cat([x[: self.n_users], items], dim=0)
 
     def ssl_loss(
-        self, x: torch.Tensor, views: torch.Tensor, users: torch.Tensor, items: torch.Tensor
+        self, x: torch.Tensor | None, views: torch.Tensor, users: torch.Tensor, items: torch.Tensor
     ) -> torch.Tensor:
         if self.ssl_task == "FAC":
             return self.fac_loss(views[self.n_users + items])
@@ -227,8 +260,9 @@ class SLMRec(Recommender):
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         users, items = batch["users"], batch["pos_items"]
-        x = self.view_inputs()
-        views = self.propagate_views(x)
+        item_x = self.item_inputs()  # [I, (M+1)·d]
+        views = self.propagate_views_shared(item_x)
+        x = None if self.ssl_task == "FAC" else self.view_inputs(item_x)  # FD / FM propagate their own views
         u, i = self.fuse(views, users, items)  # [B, d] each: only the batch's rows are fused
         main = info_nce(u, i, self.temperature)
         return main + self.ssl_alpha * self.ssl_loss(x, views, users, items)
@@ -238,24 +272,12 @@ class SLMRec(Recommender):
         return u_all[users.to(self.device)] @ i_all.T
 
     # ---- the work the math needs (mmrec.models.products) -------------------------------------------------
-    def _half_graphs(self) -> tuple[EdgeGraph, EdgeGraph]:
-        """The two blocks of the bipartite Â, (users ← items [U, I], items ← users [I, U]), nnz/2 each; built
-        on demand for the product list only (the model itself propagates with the whole Â)."""
-        cached = getattr(self, "_halves", None)
-        if cached is None or cached[0] is not self.graph:
-            g, n_u, n_i = self.graph, self.n_users, self.n_items
-            up = g.row < n_u
-            to_users = EdgeGraph(g.row[up], g.col[up] - n_u, (n_u, n_i), g.values[up])
-            to_items = EdgeGraph(g.row[~up] - n_u, g.col[~up], (n_i, n_u), g.values[~up])
-            self._halves = (g, to_users, to_items)
-        return self._halves[1], self._halves[2]
-
     def _propagation_products(self, training: bool) -> list[Product]:
         """``Â^l [E_u; X_v]`` of every view ``v``, ``l ≤ L``. By linearity it is ``Â^l [E_u; 0] + Â^l [0; X_v]``:
         the users' part is common to all views (width d), the items' part is per view (width (M+1)·d); on the
         bipartite graph each part alternates between the two blocks of Â (layer 1: the users' part reaches the
         items, the items' parts reach the users)."""
-        to_users, to_items = self._half_graphs()
+        to_users, to_items = self.to_users, self.to_items
         d, views, odd, even = self.dim, len(self.modality_names) + 1, (self.n_layers + 1) // 2, self.n_layers // 2
         spec = [("Â_IU: user part (common to the views)", to_items, d, odd),
                 ("Â_UI: user part (common to the views)", to_users, d, even),
@@ -268,7 +290,7 @@ class SLMRec(Recommender):
         ``masked`` blocks whose item inputs are zero. Layer 1 before its dropout is the main propagation's;
         each later layer is the whole Â for the live blocks and one block of Â for a masked one (zero on one
         side: layer 2 reaches the users, layer 3 the items, ...)."""
-        to_users, to_items = self._half_graphs()
+        to_users, to_items = self.to_users, self.to_items
         d, later = self.dim, self.n_layers - 1
         spec = [("Â h (dropout view)", self.graph, live * d, later),
                 ("Â_UI h (dropout view, masked block)", to_users, d, masked * (self.n_layers // 2)),

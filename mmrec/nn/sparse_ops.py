@@ -3,7 +3,9 @@
 ``torch.sparse.mm(coo, x)`` on CPU converts and zero-fills on every call, forward and backward. ``sparse_mm``
 computes the same ``A @ x`` with CSR kernels: the forward one CSR SpMM, the backward one CSR SpMM with the
 transpose. Both CSR forms are built once per tensor and kept on it (a moved or rebuilt graph is a new tensor, so
-the cache can never go stale). A matrix whose values require gradients takes ``torch.sparse.mm``.
+the cache can never go stale). A matrix whose values require gradients runs as an
+:class:`~mmrec.nn.edge_graph.EdgeGraph`: the values' gradient is a sampled product over the stored edges, where
+``torch.sparse.mm`` computes a dense ``[n, d] @ [d, m]`` product and masks it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import warnings
 
 import torch
+
+from mmrec.nn.edge_graph import EdgeGraph
 
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
 
@@ -40,8 +44,13 @@ def sparse_mm(adj: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """``adj @ x``: adj a fixed sparse [n, m] matrix (torch sparse, or anything with ``.spmm``), x [m, d]."""
     if hasattr(adj, "spmm"):
         return adj.spmm(x)
-    if adj.layout != torch.sparse_coo or adj.requires_grad:
+    if adj.layout != torch.sparse_coo:
         return torch.sparse.mm(adj, x)
+    if adj.requires_grad:  # learned edge values: their gradient is one sampled product over the stored edges
+        coo = adj.coalesce()  # differentiable; row-major
+        rows, cols = coo.indices()
+        graph = EdgeGraph(rows, cols, (int(adj.shape[0]), int(adj.shape[1])))
+        return graph.spmm(x, coo.values()[graph.order])
     pair = _csr_pair(adj)
     if not (x.requires_grad and torch.is_grad_enabled()):
         return pair[0] @ x

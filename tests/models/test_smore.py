@@ -100,9 +100,12 @@ def test_forward_equals_dense_two_modality_reference() -> None:
         agg_t = torch.softmax(m.queries["text"](v_f), -1) * v_t
         side = (m.preference_gates["image"](content) * agg_i + m.preference_gates["text"](content) * agg_t
                 + m.fusion_preference_gate(content) * v_f) / 3
-        u, i, side_out, content_out = m.forward()
+        final, side_out, content_out = m.forward()
         torch.testing.assert_close(side_out, side, rtol=1e-5, atol=1e-6)
-        torch.testing.assert_close(torch.cat([u, i]), content + side, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(final, content + side, rtol=1e-5, atol=1e-6)
+        some = torch.tensor([1, 3, m.n_users + 2])  # the preference part over a subset of nodes: the same rows
+        for part, full in zip(m.forward(some), (final, side_out, content_out), strict=True):
+            torch.testing.assert_close(part, full[some], rtol=1e-5, atol=1e-6)
 
 
 def test_trainable_parameter_count(synthetic_dm) -> None:
