@@ -21,6 +21,60 @@ def symmetric_bernoulli_kl(logits_a: torch.Tensor, logits_b: torch.Tensor) -> to
     return (torch.sigmoid(logits_a) - torch.sigmoid(logits_b)) * (logits_a - logits_b)
 
 
+class _GradedNeighbourLoss(torch.autograd.Function):
+    """``L_AI`` (see :class:`DAMRS`) over row blocks of the batch items, with its gradient computed on the way.
+
+    Every ``[rows, I]`` intermediate (cosines, label distributions, ``exp(cos/τ)``) lives for one block only, so
+    its passes run in cache; the loss is a scalar, so the gradients of the anchors and views are formed in the
+    forward (the products ``G_v h_v`` and ``G_vᵀ a_v`` the backward would do) and scaled by the incoming
+    gradient. Pseudo-positives are drawn from the labels (no gradient), as in the reference."""
+
+    @staticmethod
+    def forward(ctx, anchors: torch.Tensor, views: torch.Tensor, n_pos: int, temperature: float,  # type: ignore[override]
+                block: int) -> torch.Tensor:
+        n_views, b = anchors.shape[0], anchors.shape[1]
+        grad_anchors, grad_views = torch.zeros_like(anchors), torch.zeros_like(views)
+        loss = anchors.new_zeros(())
+        scale = 1.0 / (b * n_views)  # mean over the batch items, then over the views
+        for start in range(0, b, block):
+            a = anchors[:, start:start + block]  # [V, c, d]
+            cosines = torch.bmm(a, views.transpose(1, 2))  # [V, c, I]
+            probs = torch.softmax(cosines, dim=2)  # label distributions P_v
+            total = probs.sum(0)  # [c, I] Σ_w P_w
+            for v in range(n_views):
+                mm = torch.topk(total + probs[v], n_pos, dim=1).indices  # [c, n] multimodal positives
+                single = torch.topk(probs[v].scatter_(1, mm, 0.0), n_pos, dim=1).indices  # single-view
+                e = cosines[v].div_(temperature).exp_()  # [c, I] exp(cos/τ)
+                e_mm, e_single = e.gather(1, mm), e.gather(1, single)  # [c, n]
+                t, m, s = e.sum(1), e_mm.sum(1), e_single.sum(1)  # [c]
+                ratio_mm, ratio_single = m / t + 1e-9, s / (t - m) + 1e-9
+                loss = loss - (torch.log(ratio_mm) + torch.log(ratio_single)).sum() * scale
+                # ∂L/∂t, ∂L/∂m, ∂L/∂s of -log(m/t + ε) - log(s/(t - m) + ε)
+                g_t = (m / t.square() / ratio_mm + s / (t - m).square() / ratio_single) * scale
+                g_m = (-1.0 / t / ratio_mm - s / (t - m).square() / ratio_single) * scale
+                g_s = (-1.0 / (t - m) / ratio_single) * scale
+                # ∂L/∂cos_j = e_j / τ · (g_t + [j ∈ mm] g_m + [j ∈ single] g_s), in place over e
+                e.mul_((g_t / temperature).unsqueeze(1))
+                e.scatter_add_(1, mm, e_mm * (g_m / temperature).unsqueeze(1))
+                e.scatter_add_(1, single, e_single * (g_s / temperature).unsqueeze(1))
+                grad_anchors[v, start:start + block] = e @ views[v]  # [c, d]
+                grad_views[v].addmm_(e.T, a[v])  # [I, d]
+        ctx.save_for_backward(grad_anchors, grad_views)
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        grad_anchors, grad_views = ctx.saved_tensors
+        return grad_anchors * grad, grad_views * grad, None, None, None
+
+
+def graded_neighbour_loss(anchors: torch.Tensor, views: torch.Tensor, n_pos: int, temperature: float,
+                          block: int = 64) -> torch.Tensor:
+    """``L_AI = mean_v mean_x L_v(x)`` for row-normalised anchors [V, b, d] (the batch items in each view) and
+    row-normalised views [V, I, d]; differentiable in both."""
+    return _GradedNeighbourLoss.apply(anchors, views, n_pos, temperature, block)
+
+
 class DAMRS(Recommender):
     """DA-MRS: "Improving Multi-modal Recommender Systems by Denoising and Aligning Multi-modal Content and User
     Feedback" (Xv, Li, Xie, Lin, Liu, Xia, Kang, Lin; KDD 2024), with its default LightGCN backbone. Reference:
@@ -135,27 +189,6 @@ class DAMRS(Recommender):
         views = [propagate(g, item_id, self.n_mm_layers, combine="last") for g in graphs]
         return u, i, views
 
-    def pseudo_positives(self, total: torch.Tensor, own: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(multimodal [b, n], single-view [b, n]) pseudo-positive item indices of one view from the sum of all
-        views' label distributions ``total`` [b, I] and the view's own ``own`` [b, I]."""
-        n = self.n_pseudo_positives
-        mm = torch.topk(total + own, n, dim=1).indices  # [b, n]
-        single = torch.topk(own.scatter(1, mm, 0.0), n, dim=1).indices  # [b, n]
-        return mm, single
-
-    def neighbour_discrimination(self, cosine: torch.Tensor, anchor: torch.Tensor, view: torch.Tensor,
-                                 mm: torch.Tensor, single: torch.Tensor) -> torch.Tensor:
-        """``L_v`` averaged over the batch items: ``cosine`` [b, I] of the row-normalised anchors [b, d] to the
-        row-normalised view [I, d]; multimodal / single-view pseudo-positives [b, n]."""
-        total = torch.exp(cosine / self.temperature).sum(1)  # [b] over all items
-
-        def positives(idx: torch.Tensor) -> torch.Tensor:  # Σ_j exp(cos/τ) over [b, n] items, from the rows
-            return torch.exp((anchor.unsqueeze(1) * view[idx]).sum(2) / self.temperature).sum(1)  # [b]
-
-        mm_score, single_score = positives(mm), positives(single)
-        loss = -torch.log(mm_score / total + 1e-9) - torch.log(single_score / (total - mm_score) + 1e-9)
-        return loss.mean()
-
     def bpr_weights(self, u: torch.Tensor, normalized: list[torch.Tensor], pos: torch.Tensor,
                     neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Detached (w⁺ [B], w⁻ [B]) of the denoised BPR from the row-normalised views."""
@@ -174,21 +207,9 @@ class DAMRS(Recommender):
         batch_users = torch.unique(users)
         batch_items = torch.unique(torch.cat([pos, neg]))
         normalized = [F.normalize(h, dim=1) for h in views]  # V × [I, d]
-        # alignment guided by graded item relations: one cosine product per view serves labels and loss
-        anchors = [h[batch_items] for h in normalized]  # V × [b, d]
-        cosines = [a @ h.T for a, h in zip(anchors, normalized)]  # V × [b, I]
-        with torch.no_grad():
-            probs = [torch.softmax(c, dim=1) for c in cosines]  # V × [b, I] label distributions
-            total = probs[0].clone()  # [b, I] Σ_w P_w
-            for p in probs[1:]:
-                total += p
-        l_ai = u_all.new_zeros(())
-        for v, cosine in enumerate(cosines):
-            with torch.no_grad():
-                mm, single = self.pseudo_positives(total, probs[v])
-            l_ai = l_ai + self.neighbour_discrimination(cosine, anchors[v], normalized[v], mm, single)
-        l_ai = l_ai / len(views)
-        del probs, total
+        # alignment guided by graded item relations (one cosine product per view serves labels and loss)
+        anchors = torch.stack([h[batch_items] for h in normalized])  # [V, b, d]
+        l_ai = graded_neighbour_loss(anchors, torch.stack(normalized), self.n_pseudo_positives, self.temperature)
         # alignment guided by user preference
         content = torch.stack(views).mean(0)  # [I, d]
         ub = u_all[batch_users]  # [U_b, d]

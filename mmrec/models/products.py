@@ -74,7 +74,8 @@ def total_flops(products: list[Product], sparse: bool | None = None) -> int:
 
 # ---- what a real step performs ------------------------------------------------------------------------------
 _aten = torch.ops.aten
-_DENSE = {_aten.mm.default, _aten.addmm.default, _aten.bmm.default, _aten.baddbmm.default}
+_DENSE = {_aten.mm.default, _aten.addmm.default, _aten.addmm_.default, _aten.bmm.default, _aten.baddbmm.default,
+          _aten.baddbmm_.default}
 _SAMPLED = {_aten.sparse_sampled_addmm.default}
 
 
