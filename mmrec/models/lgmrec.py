@@ -16,6 +16,7 @@ from mmrec.nn.features import feature_tables
 from mmrec.nn.hypergraph import gumbel_softmax, hypergraph_propagate
 from mmrec.nn.losses import bpr_loss, emb_norm_reg
 from mmrec.nn.propagation import bipartite_propagate, propagate
+from mmrec.nn.ssl_losses import sum_logsumexp
 
 
 class LGMRec(Recommender):
@@ -167,8 +168,7 @@ class LGMRec(Recommender):
         """``−Σ_b log(exp(cos(a_b, p_b)/τ) / Σ_j exp(cos(a_b, c_j)/τ))`` (summed over the batch)."""
         a = F.normalize(anchor, dim=1) / self.temperature  # [B, d] (1/τ folded into the anchors)
         pos = (a * F.normalize(positive, dim=1)).sum(1)  # [B]
-        logits = a @ F.normalize(candidates, dim=1).T  # [B, N]
-        return (torch.logsumexp(logits, dim=1) - pos).sum()
+        return sum_logsumexp(a, F.normalize(candidates, dim=1)) - pos.sum()  # blocked: no [B, N] logits
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         users, pos, neg = batch["users"], batch["pos_items"], batch["neg_items"]

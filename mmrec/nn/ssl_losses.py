@@ -26,3 +26,37 @@ def dot_info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.
     ``a`` [B, d] and ``b`` [B, d] (row ``i`` of ``a`` must pick row ``i`` of ``b``)."""
     logits = a @ b.T / temperature  # [B, B]
     return F.cross_entropy(logits, torch.arange(a.shape[0], device=a.device))
+
+
+class _SumLogSumExp(torch.autograd.Function):
+    """``Σ_b logsumexp_j ⟨a_b, c_j⟩`` over row blocks of ``a``; the gradient (``P c`` and ``Pᵀ a`` with ``P`` the
+    row softmax, the two products autograd's backward would do) is formed in the forward, so each ``[rows, N]``
+    block of logits is used while it is in cache and never stored."""
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor, c: torch.Tensor, block: int) -> torch.Tensor:  # type: ignore[override]
+        grad_a, grad_c = torch.empty_like(a), torch.zeros_like(c)
+        total = a.new_zeros(())
+        for start in range(0, a.shape[0], block):
+            rows = a[start:start + block]  # [r, d]
+            p = rows @ c.T  # [r, N] logits
+            top = p.amax(dim=1, keepdim=True)
+            p.sub_(top).exp_()
+            z = p.sum(dim=1, keepdim=True)
+            total = total + (top + z.log()).sum()
+            p.div_(z)  # row softmax
+            grad_a[start:start + block] = p @ c
+            grad_c.addmm_(p.T, rows)
+        ctx.save_for_backward(grad_a, grad_c)
+        return total
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        grad_a, grad_c = ctx.saved_tensors
+        return grad_a * grad, grad_c * grad, None
+
+
+def sum_logsumexp(a: torch.Tensor, c: torch.Tensor, block: int = 128) -> torch.Tensor:
+    """``Σ_b logsumexp_j ⟨a_b, c_j⟩`` for a [B, d] against c [N, d] (InfoNCE's denominator over N candidates),
+    differentiable in both; never materialises the [B, N] logits."""
+    return _SumLogSumExp.apply(a, c, block)
