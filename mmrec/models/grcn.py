@@ -101,24 +101,26 @@ class GRCN(Recommender):
         alpha = self.graph.row_softmax(scores)  # [2E] softmax over each target's sources
         return z + self.graph.spmm(z, alpha), alpha
 
-    def forward(self) -> torch.Tensor:
-        """Node representations [U+I, d + M·C]."""
+    def forward(self, nodes: torch.Tensor | None = None) -> torch.Tensor:
+        """Node representations [U+I, d + M·C] (only the rows ``nodes`` when given)."""
         content, alphas = zip(*(self._content(m) for m in self.modality_names))
         kappa = self.confidence[self.graph.col]  # [2E, M] confidence of each edge's source node
         w = torch.relu((torch.stack(alphas, dim=1) * kappa).max(dim=1).values)  # [2E]
         e0 = F.normalize(self.id_embedding, dim=1)  # [U+I, d]
         e1 = self.graph.spmm(e0, w)
         e2 = self.graph.spmm(e1, w)
-        return torch.cat([e0 + e1 + e2, *content], dim=1)
+        parts = [e0 + e1 + e2, *content]
+        if nodes is not None:  # gather each part, not the concatenation of every node's
+            parts = [x[nodes] for x in parts]
+        return torch.cat(parts, dim=1)
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         users, pos, neg = batch["users"], batch["pos_items"], batch["neg_items"]
-        rep = self.forward()
-        u, p, n = rep[torch.cat([users, self.n_users + pos, self.n_users + neg])].chunk(3)  # one gather
+        nodes = torch.cat([users, self.n_users + pos, self.n_users + neg])
+        u, p, n = self.forward(nodes).chunk(3)  # [B, d + M·C] each
         loss = bpr_loss((u * p).sum(1), (u * n).sum(1))
-        e = self.id_embedding
-        reg = (e[users].pow(2).mean() + 0.5 * e[self.n_users + pos].pow(2).mean()
-               + 0.5 * e[self.n_users + neg].pow(2).mean())
+        e_u, e_p, e_n = self.id_embedding[nodes].chunk(3)  # one gather (one scatter in backward)
+        reg = e_u.pow(2).mean() + 0.5 * e_p.pow(2).mean() + 0.5 * e_n.pow(2).mean()
         for m in self.modality_names:
             reg = reg + self.preference[m][users].pow(2).mean()
         if self.faithful_to == "reference" and "image" in self.preference:
