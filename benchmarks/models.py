@@ -98,6 +98,9 @@ def run_one(name: str, data_path: Path, threads: int, show_products: bool = Fals
 
     torch.set_num_threads(threads)
     sys.path.insert(0, str(REPO))
+    from mmrec.runtime import keep_freed_memory
+
+    keep_freed_memory()  # as mmrec.run.train does, for the model and its yardstick alike
     from mmrec.data import load_dataset
     from mmrec.data.datamodule import GraphDataModule
     from mmrec.features.item_features import ItemFeatures
