@@ -49,8 +49,7 @@ def product_time(p) -> float:
     products run as CSR SpMM (and its stored transpose / sampled product backward), the fastest CPU kernels."""
     import torch
 
-    from mmrec.nn.csr_propagation import edge_graph_from_sparse
-    from mmrec.nn.edge_graph import EdgeGraph
+    from mmrec.nn.edge_graph import EdgeGraph, edge_graph_from_sparse
 
     key = (p.m, p.k, p.n, p.nnz, p.grad_left, p.grad_right, id(p.graph))
     if key in _product_times:

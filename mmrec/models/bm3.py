@@ -10,9 +10,10 @@ from mmrec.data.datamodule import GraphData
 from mmrec.errors import ConfigError
 from mmrec.models.base import Recommender, check_choice
 from mmrec.models.products import Product, graph_product, linear
-from mmrec.nn.csr_propagation import edge_graph_from_sparse, propagate_graph
+from mmrec.nn.edge_graph import edge_graph_from_sparse
 from mmrec.nn.features import feature_tables
 from mmrec.nn.losses import emb_norm_reg
+from mmrec.nn.propagation import propagate
 from mmrec.nn.ssl_losses import bootstrap_cosine_loss
 
 
@@ -85,7 +86,7 @@ class BM3(Recommender):
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Propagated (users [U, d], items [I, d]) before the predictor."""
         ego = torch.cat([self.user_embedding.weight, self.item_embedding.weight], dim=0)  # [U+I, d]
-        out = propagate_graph(self.graph, ego, self.n_layers)
+        out = propagate(self.graph, ego, self.n_layers)
         return out[: self.n_users], out[self.n_users :] + self.item_embedding.weight
 
     def _target(self, x: torch.Tensor) -> torch.Tensor:

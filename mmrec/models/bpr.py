@@ -28,8 +28,7 @@ class BPR(Recommender):
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         u = self.user_embedding(batch["users"])  # [B, d]
-        p = self.item_embedding(batch["pos_items"])
-        n = self.item_embedding(batch["neg_items"])
+        p, n = self.item_embedding(torch.cat([batch["pos_items"], batch["neg_items"]])).chunk(2)  # one gather
         return bpr_loss((u * p).sum(1), (u * n).sum(1)) + self.reg_weight * emb_norm_reg(u, p, n)
 
     def score(self, users: torch.Tensor) -> torch.Tensor:

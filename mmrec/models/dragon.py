@@ -15,11 +15,11 @@ from mmrec.data.graphs import bipartite_adjacency, scipy_to_torch
 from mmrec.models.base import Recommender, check_choice
 from mmrec.models.freedom import FREEDOM
 from mmrec.models.products import Product, graph_product, linear
-from mmrec.nn.csr_propagation import edge_graph_from_sparse, propagate_graph
-from mmrec.nn.edge_graph import EdgeGraph
+from mmrec.nn.edge_graph import EdgeGraph, edge_graph_from_sparse
 from mmrec.nn.features import feature_tables
 from mmrec.nn.losses import bpr_loss
 from mmrec.nn.modality_gcn import ModalityPreferenceGCN
+from mmrec.nn.propagation import propagate
 from mmrec.nn.user_graph_sampling import sampled_user_graph
 
 
@@ -148,7 +148,7 @@ class DRAGON(Recommender):
             r_user = r_user * self.user_weight  # [U, M, d] attentive weights per user and modality
         users = r_user.reshape(self.n_users, -1)  # [U, M·d]
         items = r_item.reshape(self.n_items, -1)  # [I, M·d]
-        items = items + propagate_graph(self.item_graph, items, self.n_mm_layers, combine="last")
+        items = items + propagate(self.item_graph, items, self.n_mm_layers, combine="last")
         users = users + user_graph.spmm(users)
         return users, items
 

@@ -14,8 +14,7 @@ from mmrec.data.graphs import cosine_normalize
 from mmrec.errors import ConfigError
 from mmrec.models.base import Recommender, check_choice
 from mmrec.models.products import Product, dense, graph_product, linear
-from mmrec.nn.csr_propagation import edge_graph_from_sparse
-from mmrec.nn.edge_graph import EdgeGraph
+from mmrec.nn.edge_graph import EdgeGraph, edge_graph_from_sparse
 from mmrec.nn.features import FeatureTable
 from mmrec.nn.losses import info_nce
 from mmrec.nn.ssl_losses import dot_info_nce

@@ -163,3 +163,10 @@ def bipartite_edge_graph(users: torch.Tensor, items: torch.Tensor, n_users: int,
     rows = torch.cat([items + n_users, users])
     cols = torch.cat([users, items + n_users])
     return EdgeGraph(rows, cols, (n, n), values)
+
+
+def edge_graph_from_sparse(adj: torch.Tensor) -> EdgeGraph:
+    """An :class:`EdgeGraph` holding the edges and values of a torch sparse COO [n, m] matrix."""
+    adj = adj.coalesce()
+    rows, cols = adj.indices()
+    return EdgeGraph(rows, cols, (int(adj.shape[0]), int(adj.shape[1])), adj.values())

@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmrec.nn.csr_propagation import propagate_graph
 from mmrec.nn.edge_graph import EdgeGraph
+from mmrec.nn.propagation import propagate
 
 
 class ModalityPreferenceGCN(nn.Module):
@@ -49,5 +49,5 @@ class ModalityPreferenceGCN(nn.Module):
             F.normalize(torch.cat([self.preference[m], self.item_projection(m, features[m])], dim=0), dim=1)
             for m in self.modalities
         ]  # M × [U+I, d]
-        r = propagate_graph(graph, torch.cat(z, dim=1), self.n_hops, combine="sum")  # [U+I, M·d]
+        r = propagate(graph, torch.cat(z, dim=1), self.n_hops, combine="sum")  # [U+I, M·d]
         return r.view(r.shape[0], len(z), self.dim)  # [U+I, M, d]
