@@ -240,9 +240,15 @@ def rank_metrics(
             raise ValueError(f"relevant has shape {tuple(relevant.shape)}, expected {tuple(scores.shape)}")
         rows, cols = (index.to(scores.device) for index in _sparse_entries(relevant))
         n_items = scores.shape[1]
-        relevant_keys = torch.sort(rows * n_items + cols).values
+        relevant_keys = rows * n_items + cols  # ascending already when read from a canonical CSR matrix
+        if relevant_keys.numel() > 1 and not bool((relevant_keys[1:] >= relevant_keys[:-1]).all()):
+            relevant_keys = torch.sort(relevant_keys).values
         top_keys = torch.arange(top.shape[0], device=top.device)[:, None] * n_items + top  # [u, k']
-        in_relevant = torch.isin(top_keys, relevant_keys, assume_unique=False)
+        if relevant_keys.numel():  # binary search of each retrieved key (no sort of the retrieved ones)
+            at = torch.searchsorted(relevant_keys, top_keys).clamp_(max=relevant_keys.numel() - 1)
+            in_relevant = relevant_keys[at] == top_keys
+        else:
+            in_relevant = torch.zeros_like(top_keys, dtype=torch.bool)
         n_relevant = torch.bincount(rows, minlength=scores.shape[0])
     hits = in_relevant & retrieved  # [u, k'] rel_i
     hits = hits.to(torch.float64)
