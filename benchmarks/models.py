@@ -95,11 +95,11 @@ def run_one(name: str, data_path: Path, threads: int, show_products: bool = Fals
     import numpy as np
     import torch
 
-    torch.set_num_threads(threads)
     sys.path.insert(0, str(REPO))
-    from mmrec.runtime import keep_freed_memory
+    from mmrec.runtime import configure
 
-    keep_freed_memory()  # as mmrec.run.train does, for the model and its yardstick alike
+    configure()  # as mmrec.run.train does, for the model and its yardstick alike (before the thread pool starts)
+    torch.set_num_threads(threads)
     from mmrec.data import load_dataset
     from mmrec.data.datamodule import GraphDataModule
     from mmrec.features.item_features import ItemFeatures

@@ -29,7 +29,7 @@ from mmrec.data.datamodule import GraphDataModule
 from mmrec.errors import ConfigError
 from mmrec.features.item_features import ItemFeatures
 from mmrec.models.base import Recommender
-from mmrec.runtime import keep_freed_memory
+from mmrec.runtime import configure as configure_runtime
 
 log = logging.getLogger("mmrec")
 
@@ -179,7 +179,7 @@ def build_model(cfg: DictConfig, dm: GraphDataModule, seeds: dict[str, int]) -> 
 def train(cfg: DictConfig) -> float:
     """Run one job; returns the best validation value of ``cfg.monitor`` (NaN for test-time knockouts)."""
     t_start = time.perf_counter()
-    keep_freed_memory()  # reuse freed heap memory across steps (see mmrec.runtime)
+    configure_runtime()  # reuse freed heap memory, flush denormals (see mmrec.runtime)
     facts = validate(cfg)
     seeds = derive_seeds(cfg)
     run_dir = _output_dir(cfg)

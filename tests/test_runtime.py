@@ -8,6 +8,10 @@ import sys
 import pytest
 
 CHECK = "from mmrec.runtime import keep_freed_memory; print(keep_freed_memory())"
+DENORMAL = (
+    "import torch; from mmrec.runtime import configure; configure(); torch.set_num_threads(2); "
+    "x = torch.full((256, 256), 1e-39); print(float((x @ torch.eye(256)).abs().max()) == 0.0)"
+)
 
 
 def _run(env_value: str | None) -> str:
@@ -29,3 +33,12 @@ def test_keep_freed_memory_applies_on_glibc_and_can_be_disabled() -> None:
         pytest.skip("not glibc")
     assert _run(None) == "True"
     assert _run("0") == "False"
+
+
+def test_denormals_flush_to_zero_in_worker_threads_too() -> None:
+    import platform
+
+    if platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip("flush-to-zero is an x86 setting")
+    out = subprocess.run([sys.executable, "-c", DENORMAL], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"

@@ -129,16 +129,23 @@ class LGMRec(Recommender):
         u, i = bipartite_propagate(self.adj, self.user_embedding.weight, self.item_embedding.weight, self.n_ui_layers)
         return torch.cat([u, i])
 
-    def modality(self, m: str) -> torch.Tensor:
-        """``E_m`` [U+I, d] of one modality."""
-        items = self.features[m]() @ self.projections[m]  # [I, d]
+    def feature_products(self, m: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(``X_m W_m`` [I, d], ``X_m V_m`` [I, A]) as one product ``X_m [W_m | V_m]``: the feature table is read
+        once, and the weight gradient is one ``X_mᵀ G`` of width d + A (alone, the skinny ``X_mᵀ G_V`` of width
+        A = 4 runs ~7x slower than its FLOPs on CPU BLAS)."""
+        w, v = self.projections[m], self.hyperedges[m]
+        return (self.features[m]() @ torch.cat([w, v], dim=1)).split([w.shape[1], v.shape[1]], dim=1)
+
+    def modality(self, m: str, items: torch.Tensor | None = None) -> torch.Tensor:
+        """``E_m`` [U+I, d] of one modality (``items``: ``X_m W_m`` when already computed)."""
+        items = self.feature_products(m)[0] if items is None else items  # [I, d]
         users = torch.sparse.mm(self.interactions, items) * self.inv_user_degree  # [U, d] mean of the user's items
         return propagate(self.adj, torch.cat([users, items]), self.n_mm_layers, combine="last")
 
-    def hyperedge_assignments(self, m: str, generator: torch.Generator | None,
-                              noise: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """(``H_i`` [I, A], ``H_u`` [U, A]) of one modality, before dropout."""
-        item_logits = self.features[m]() @ self.hyperedges[m]  # [I, A]
+    def hyperedge_assignments(self, m: str, generator: torch.Generator | None, noise: bool,
+                              item_logits: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(``H_i`` [I, A], ``H_u`` [U, A]) of one modality, before dropout (``item_logits``: ``X_m V_m``)."""
+        item_logits = self.feature_products(m)[1] if item_logits is None else item_logits  # [I, A]
         user_logits = torch.sparse.mm(self.interactions, item_logits)  # [U, A]
         if noise:
             return (gumbel_softmax(item_logits, self.temperature, generator=generator),
@@ -150,12 +157,13 @@ class LGMRec(Recommender):
         """Final users [U, d], items [I, d] and the per-modality hypergraph embeddings ``G_m`` [U+I, d]."""
         drop = 1.0 - self.keep_rate
         collab = self.collaborative()  # [U+I, d]
-        local = collab
+        local, products = collab, {}
         for m in self.modality_names:
-            local = local + F.normalize(self.modality(m), dim=1)
+            products[m] = self.feature_products(m)
+            local = local + F.normalize(self.modality(m, products[m][0]), dim=1)
         hyper: dict[str, torch.Tensor] = {}
         for m in self.modality_names:
-            h_items, h_users = self.hyperedge_assignments(m, generator, noise)
+            h_items, h_users = self.hyperedge_assignments(m, generator, noise, products[m][1])
             h_items = F.dropout(h_items, drop, training=self.training)
             h_users = F.dropout(h_users, drop, training=self.training)
             u, i = hypergraph_propagate(h_items, h_users, collab[self.n_users :], self.n_hyper_layers)
