@@ -12,6 +12,7 @@ from mmrec.models.base import Recommender, check_choice
 from mmrec.models.products import Product, graph_product, linear
 from mmrec.nn.edge_graph import edge_graph_from_sparse
 from mmrec.nn.features import feature_tables
+from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import emb_norm_reg
 from mmrec.nn.propagation import propagate
 from mmrec.nn.ssl_losses import bootstrap_cosine_loss
@@ -96,7 +97,7 @@ class BM3(Recommender):
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         users, items = batch["users"], batch["pos_items"]
         u_all, i_all = self.forward()
-        u, i = u_all[users], i_all[items]  # [B, d]
+        u, i = take_rows(u_all, users), take_rows(i_all, items)  # [B, d]
         u_target, i_target = self._target(u), self._target(i)
         rec_ui = bootstrap_cosine_loss(self.predictor(u), i_target)  # user predicts its item
         rec_iu = bootstrap_cosine_loss(self.predictor(i), u_target)  # item predicts its user

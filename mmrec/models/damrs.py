@@ -12,6 +12,7 @@ from mmrec.errors import ConfigError
 from mmrec.models.base import Recommender, check_choice
 from mmrec.models.products import Product, dense, graph_product
 from mmrec.nn.consensus_item_graphs import consensus_knn_edges, cooccurrence_knn_edges
+from mmrec.nn.gather import take_rows
 from mmrec.nn.propagation import bipartite_propagate, propagate
 
 
@@ -193,8 +194,8 @@ class DAMRS(Recommender):
                     neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Detached (w⁺ [B], w⁻ [B]) of the denoised BPR from the row-normalised views."""
         with torch.no_grad():
-            p = torch.stack([torch.sigmoid((u * h[pos]).sum(1)) for h in normalized])  # [V, B]
-            q = torch.stack([torch.sigmoid((u * h[neg]).sum(1)) for h in normalized])  # [V, B]
+            p = torch.stack([torch.sigmoid((u * take_rows(h, pos)).sum(1)) for h in normalized])  # [V, B]
+            q = torch.stack([torch.sigmoid((u * take_rows(h, neg)).sum(1)) for h in normalized])  # [V, B]
             p_mean, p_var, p_max = p.mean(0), p.var(0), p.max(0).values  # [B]
             q_mean = q.mean()  # scalar over views and batch (reference)
             w_pos = (p_mean * torch.exp(-p_var) ** 2).clamp(0.0, 1.0)
@@ -208,19 +209,19 @@ class DAMRS(Recommender):
         batch_items = torch.unique(torch.cat([pos, neg]))
         normalized = [F.normalize(h, dim=1) for h in views]  # V × [I, d]
         # alignment guided by graded item relations (one cosine product per view serves labels and loss)
-        anchors = torch.stack([h[batch_items] for h in normalized])  # [V, b, d]
+        anchors = torch.stack([take_rows(h, batch_items) for h in normalized])  # [V, b, d]
         l_ai = graded_neighbour_loss(anchors, torch.stack(normalized), self.n_pseudo_positives, self.temperature)
         # alignment guided by user preference
         content = torch.stack(views).mean(0)  # [I, d]
-        ub = u_all[batch_users]  # [U_b, d]
-        z_g = ub @ F.normalize(i_all[batch_items], dim=1).T  # [U_b, I_b]
-        z_c = ub @ F.normalize(content[batch_items], dim=1).T  # [U_b, I_b]
+        ub = take_rows(u_all, batch_users)  # [U_b, d]
+        z_g = ub @ F.normalize(take_rows(i_all, batch_items), dim=1).T  # [U_b, I_b]
+        z_c = ub @ F.normalize(take_rows(content, batch_items), dim=1).T  # [U_b, I_b]
         l_au = symmetric_bernoulli_kl(z_g, z_c).mean()
         # denoised BPR
-        u = u_all[users]
+        u = take_rows(u_all, users)
         w_pos, w_neg = self.bpr_weights(u, normalized, pos, neg)
         items = i_all + content
-        diff = (u * items[pos]).sum(1) - (u * items[neg]).sum(1)  # [B]
+        diff = (u * take_rows(items, pos)).sum(1) - (u * take_rows(items, neg)).sum(1)  # [B]
         l_bpr = -(F.logsigmoid(diff) * w_pos + F.logsigmoid(-diff) * w_neg).mean()
         return l_bpr + self.neighbor_weight * l_ai + self.kl_weight * l_au
 

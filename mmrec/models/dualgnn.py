@@ -13,6 +13,7 @@ from mmrec.models.base import Recommender, check_choice
 from mmrec.models.products import Product, graph_product, linear
 from mmrec.nn.edge_graph import EdgeGraph, bipartite_edge_graph, interaction_edges
 from mmrec.nn.features import feature_tables
+from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import bpr_loss
 from mmrec.nn.modality_gcn import ModalityPreferenceGCN
 from mmrec.nn.user_graph_sampling import sampled_user_graph
@@ -139,11 +140,11 @@ class DualGNN(Recommender):
         users, pos, neg = batch["users"], batch["pos_items"], batch["neg_items"]
         graph = self.train_user_graph if self.train_user_graph is not None else self.eval_user_graph
         u_all, i_all = self.forward(graph)
-        u = u_all[users]
-        loss = bpr_loss((u * i_all[pos]).sum(1), (u * i_all[neg]).sum(1))
+        u = take_rows(u_all, users)
+        loss = bpr_loss((u * take_rows(i_all, pos)).sum(1), (u * take_rows(i_all, neg)).sum(1))
         if self.faithful_to == "reference":
             loss = loss / math.log(2.0)  # log₂
-        reg = sum(self.gcn.preference[m][users].pow(2).mean() for m in self.modality_names)
+        reg = sum(take_rows(self.gcn.preference[m], users).pow(2).mean() for m in self.modality_names)
         for w in (self.user_weight, self.item_weight):
             if w is not None:
                 reg = reg + w.pow(2).mean()

@@ -13,6 +13,7 @@ from mmrec.models.base import Recommender
 from mmrec.models.products import Product, graph_product, linear
 from mmrec.nn.edge_pruning import pruned_norm_adj
 from mmrec.nn.features import feature_tables
+from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import bpr_loss
 from mmrec.nn.propagation import bipartite_propagate, propagate
 
@@ -103,8 +104,8 @@ class FREEDOM(Recommender):
         users, pos, neg = batch["users"], batch["pos_items"], batch["neg_items"]
         adj = self.train_adj if self.train_adj is not None else self.adj
         u_all, i_all = self.forward(adj)
-        u = u_all[users]
-        loss = bpr_loss((u * i_all[pos]).sum(1), (u * i_all[neg]).sum(1))
+        u = take_rows(u_all, users)
+        loss = bpr_loss((u * take_rows(i_all, pos)).sum(1), (u * take_rows(i_all, neg)).sum(1))
         for m in self.modality_names:  # only the batch's items are projected: exactly equivalent, less work
             proj = self.projections[m]
             fp, fn = proj(self.features[m](pos)), proj(self.features[m](neg))

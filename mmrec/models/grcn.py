@@ -11,6 +11,7 @@ from mmrec.models.base import Recommender, check_choice
 from mmrec.models.products import Product, graph_product, linear
 from mmrec.nn.edge_graph import EdgeGraph, bipartite_edge_graph, interaction_edges
 from mmrec.nn.features import feature_tables
+from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import bpr_loss
 
 
@@ -111,7 +112,7 @@ class GRCN(Recommender):
         e2 = self.graph.spmm(e1, w)
         parts = [e0 + e1 + e2, *content]
         if nodes is not None:  # gather each part, not the concatenation of every node's
-            parts = [x[nodes] for x in parts]
+            parts = [take_rows(x, nodes) for x in parts]
         return torch.cat(parts, dim=1)
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -119,10 +120,10 @@ class GRCN(Recommender):
         nodes = torch.cat([users, self.n_users + pos, self.n_users + neg])
         u, p, n = self.forward(nodes).chunk(3)  # [B, d + M·C] each
         loss = bpr_loss((u * p).sum(1), (u * n).sum(1))
-        e_u, e_p, e_n = self.id_embedding[nodes].chunk(3)  # one gather (one scatter in backward)
+        e_u, e_p, e_n = take_rows(self.id_embedding, nodes).chunk(3)  # one gather (one scatter in backward)
         reg = e_u.pow(2).mean() + 0.5 * e_p.pow(2).mean() + 0.5 * e_n.pow(2).mean()
         for m in self.modality_names:
-            reg = reg + self.preference[m][users].pow(2).mean()
+            reg = reg + take_rows(self.preference[m], users).pow(2).mean()
         if self.faithful_to == "reference" and "image" in self.preference:
             reg = reg + self.preference["image"].pow(2).mean()
         return loss + self.reg_weight * reg

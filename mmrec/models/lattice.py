@@ -17,6 +17,7 @@ from mmrec.errors import ConfigError
 from mmrec.models.base import Recommender, check_choice
 from mmrec.models.products import Product, dense, graph_product, linear
 from mmrec.nn.features import feature_tables
+from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import bpr_loss, l2_reg
 from mmrec.nn.propagation import bipartite_propagate, propagate
 from mmrec.nn.weighted_item_graphs import (
@@ -194,7 +195,7 @@ class LATTICE(Recommender):
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         users, pos, neg = batch["users"], batch["pos_items"], batch["neg_items"]
         u_all, i_all = self.forward(self._training_graph())
-        u, p, n = u_all[users], i_all[pos], i_all[neg]
+        u, p, n = take_rows(u_all, users), take_rows(i_all, pos), take_rows(i_all, neg)
         return bpr_loss((u * p).sum(1), (u * n).sum(1)) + self.reg_weight * l2_reg(u, p, n)
 
     def score(self, users: torch.Tensor) -> torch.Tensor:

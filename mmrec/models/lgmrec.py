@@ -13,6 +13,7 @@ from mmrec.errors import ConfigError
 from mmrec.models.base import Recommender, check_choice
 from mmrec.models.products import Product, dense, graph_product
 from mmrec.nn.features import feature_tables
+from mmrec.nn.gather import take_rows
 from mmrec.nn.hypergraph import gumbel_softmax, hypergraph_propagate
 from mmrec.nn.losses import bpr_loss, emb_norm_reg
 from mmrec.nn.propagation import bipartite_propagate, propagate
@@ -181,14 +182,16 @@ class LGMRec(Recommender):
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         users, pos, neg = batch["users"], batch["pos_items"], batch["neg_items"]
         u_all, i_all, hyper = self.forward()
-        u, p, n = u_all[users], i_all[pos], i_all[neg]
+        u, p, n = take_rows(u_all, users), take_rows(i_all, pos), take_rows(i_all, neg)
         loss = bpr_loss((u * p).sum(1), (u * n).sum(1)) + self.reg_weight * emb_norm_reg(u, p, n)
         names, cl = self.modality_names, u.new_zeros(())
         for a in range(len(names)):
             for b in range(a + 1, len(names)):
                 ga, gb = hyper[names[a]], hyper[names[b]]
-                cl = cl + self.hypergraph_contrast(ga[users], gb[users], gb[: self.n_users])
-                cl = cl + self.hypergraph_contrast(ga[self.n_users + pos], gb[self.n_users + pos], gb[self.n_users :])
+                cl = cl + self.hypergraph_contrast(take_rows(ga, users), take_rows(gb, users), gb[: self.n_users])
+                item_nodes = self.n_users + pos
+                cl = cl + self.hypergraph_contrast(take_rows(ga, item_nodes), take_rows(gb, item_nodes),
+                                                   gb[self.n_users :])
         return loss + self.cl_weight * cl
 
     def _evaluation_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -7,6 +7,7 @@ import torch
 from mmrec.data.datamodule import GraphData
 from mmrec.models.base import Recommender
 from mmrec.models.products import Product, graph_product
+from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import bpr_loss, l2_reg
 from mmrec.nn.propagation import bipartite_propagate, propagate
 
@@ -37,8 +38,8 @@ class LightGCN(Recommender):
         ego = torch.cat([self.user_embedding.weight, self.item_embedding.weight])  # [U+I, d]
         rep = propagate(self.adj, ego, self.n_layers)  # [U+I, d]
         nodes = torch.cat([batch["users"], self.n_users + batch["pos_items"], self.n_users + batch["neg_items"]])
-        u, p, n = rep[nodes].chunk(3)  # one gather (and one scatter in backward) for the whole batch
-        reg = l2_reg(*ego[nodes].chunk(3))
+        u, p, n = take_rows(rep, nodes).chunk(3)  # one gather (and one scatter in backward) for the whole batch
+        reg = l2_reg(*take_rows(ego, nodes).chunk(3))
         return bpr_loss((u * p).sum(1), (u * n).sum(1)) + self.reg_weight * reg
 
     def score(self, users: torch.Tensor) -> torch.Tensor:

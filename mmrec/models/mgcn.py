@@ -10,6 +10,7 @@ from mmrec.models.base import Recommender, check_choice
 from mmrec.models.products import Product, dense, graph_product, linear
 from mmrec.nn.batch_nodes import batch_nodes
 from mmrec.nn.features import feature_tables
+from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import bpr_loss, info_nce, l2_reg
 from mmrec.nn.propagation import bipartite_propagate, propagate
 from mmrec.nn.sparse_ops import sparse_mm
@@ -109,7 +110,7 @@ class MGCN(Recommender):
             views.append(torch.cat([sparse_mm(self.ui_block, h), h]))  # [U+I, d]
         stacked = torch.stack(views, dim=1)  # [U+I, M, d]
         if nodes is not None:
-            stacked, content = stacked[nodes], content[nodes]  # [n, M, d], [n, d]
+            stacked, content = take_rows(stacked, nodes), take_rows(content, nodes)  # [n, M, d], [n, d]
         attention = torch.softmax(self.query_common(stacked).squeeze(-1), dim=1)  # [n, M]
         common = (attention.unsqueeze(-1) * stacked).sum(dim=1)  # [n, d]
         side = common
@@ -121,11 +122,11 @@ class MGCN(Recommender):
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         nodes, rows = batch_nodes(batch, self.n_users)
         final, side, content = self.forward(nodes)
-        u, p, n = final[rows].chunk(3)
+        u, p, n = take_rows(final, rows).chunk(3)
         loss = bpr_loss((u * p).sum(1), (u * n).sum(1)) + self.reg_weight * l2_reg(u, p, n)
         user_rows, item_rows, _ = rows.chunk(3)  # the users' and positive items' rows
-        cl = info_nce(side[item_rows], content[item_rows], self.temperature)
-        cl = cl + info_nce(side[user_rows], content[user_rows], self.temperature)
+        cl = info_nce(take_rows(side, item_rows), take_rows(content, item_rows), self.temperature)
+        cl = cl + info_nce(take_rows(side, user_rows), take_rows(content, user_rows), self.temperature)
         return loss + self.cl_loss * cl
 
     def score(self, users: torch.Tensor) -> torch.Tensor:

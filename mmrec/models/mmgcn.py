@@ -14,6 +14,7 @@ from mmrec.models.base import Recommender
 from mmrec.models.products import Product, dense, graph_product, linear
 from mmrec.nn.edge_graph import bipartite_edge_graph, interaction_edges
 from mmrec.nn.features import feature_tables
+from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import bpr_loss
 
 FAITHFUL = ("reference", "paper")
@@ -181,11 +182,11 @@ class MMGCN(Recommender):
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         users, pos, neg = batch["users"], batch["pos_items"], batch["neg_items"]
         rep = self.forward()
-        u, p, n = rep[torch.cat([users, self.n_users + pos, self.n_users + neg])].chunk(3)  # one gather
+        nodes = torch.cat([users, self.n_users + pos, self.n_users + neg])
+        u, p, n = take_rows(rep, nodes).chunk(3)  # one gather
         loss = bpr_loss((u * p).sum(1), (u * n).sum(1))
-        e = self.id_embedding
-        reg = (e[users].pow(2).mean() + 0.5 * e[self.n_users + pos].pow(2).mean()
-               + 0.5 * e[self.n_users + neg].pow(2).mean())
+        e_u, e_p, e_n = take_rows(self.id_embedding, nodes).chunk(3)
+        reg = e_u.pow(2).mean() + 0.5 * e_p.pow(2).mean() + 0.5 * e_n.pow(2).mean()
         reg_modalities = self.modality_names if self.faithful_to == "paper" else [
             m for m in self.modality_names if m == "image"]
         for m in reg_modalities:

@@ -15,6 +15,7 @@ from mmrec.errors import ConfigError
 from mmrec.models.base import Recommender, check_choice
 from mmrec.models.products import Product, dense, graph_product, linear
 from mmrec.nn.features import feature_tables
+from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import bpr_loss, info_nce
 from mmrec.nn.principal_subgraph import (
     check_spectral_config,
@@ -159,7 +160,7 @@ class PGL(Recommender):
         if self.train_adj is None:
             self.on_epoch_start_hook()
         u_all, i_all = self.forward(self.train_adj)
-        u, p, n = u_all[users], i_all[pos], i_all[neg]
+        u, p, n = take_rows(u_all, users), take_rows(i_all, pos), take_rows(i_all, neg)
         loss = bpr_loss((u * p).sum(1), (u * n).sum(1))
         if self.reg_weight:
             def drop(x: torch.Tensor) -> torch.Tensor:

@@ -16,6 +16,7 @@ from mmrec.models.base import Recommender, check_choice
 from mmrec.models.products import Product, dense, graph_product, linear
 from mmrec.nn.edge_graph import EdgeGraph, edge_graph_from_sparse
 from mmrec.nn.features import FeatureTable
+from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import info_nce
 from mmrec.nn.ssl_losses import dot_info_nce
 
@@ -217,7 +218,7 @@ class SLMRec(Recommender):
         ``users``/``items`` only those rows are fused (the batch during training)."""
         u, i = views[: self.n_users], views[self.n_users :]
         if users is not None:
-            u, i = u[users], i[items]
+            u, i = take_rows(u, users), take_rows(i, items)
         if self.mm_fusion == "concat":
             return self.user_fusion(u.flatten(1)), self.item_fusion(i.flatten(1))
         return self.user_fusion(u.mean(1)), self.item_fusion(i.mean(1))

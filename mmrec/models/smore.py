@@ -12,6 +12,7 @@ from mmrec.models.mgcn import sigmoid_gate
 from mmrec.models.products import Product, dense, graph_product, linear
 from mmrec.nn.batch_nodes import batch_nodes
 from mmrec.nn.features import feature_tables
+from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import bpr_loss, info_nce, l2_reg
 from mmrec.nn.propagation import bipartite_propagate, propagate
 from mmrec.nn.sparse_ops import sparse_mm
@@ -151,12 +152,12 @@ class SMORE(Recommender):
         fused = spectral_fusion(projected, self.fusion_spectral_weight)  # [I, d]
         fusion_view = self._item_view(self.fusion_graph, item_id * self.fusion_purifier_gate(fused))
         if nodes is not None:
-            content, fusion_view = content[nodes], fusion_view[nodes]  # [n, d]
+            content, fusion_view = take_rows(content, nodes), take_rows(fusion_view, nodes)  # [n, d]
         parts = []
         for j, m in enumerate(self.modality_names):
             denoised = spectral_filter(projected[j], self.spectral_weights[m])  # [I, d]
             view = self._item_view(getattr(self, f"item_graph_{j}"), item_id * self.purifier_gates[m](denoised))
-            view = view if nodes is None else view[nodes]  # [n, d]
+            view = view if nodes is None else take_rows(view, nodes)  # [n, d]
             attended = torch.softmax(self.queries[m](fusion_view), dim=-1) * view  # [n, d]
             prefer = F.dropout(self.preference_gates[m](content), self.dropout_rate, self.training)
             parts.append(prefer * attended)
@@ -168,11 +169,11 @@ class SMORE(Recommender):
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         nodes, rows = batch_nodes(batch, self.n_users)
         final, side, content = self.forward(nodes)
-        u, p, n = final[rows].chunk(3)
+        u, p, n = take_rows(final, rows).chunk(3)
         loss = bpr_loss((u * p).sum(1), (u * n).sum(1)) + self.reg_weight * l2_reg(u, p, n)
         user_rows, item_rows, _ = rows.chunk(3)  # the users' and positive items' rows
-        cl = info_nce(side[item_rows], content[item_rows], self.temperature)
-        cl = cl + info_nce(side[user_rows], content[user_rows], self.temperature)
+        cl = info_nce(take_rows(side, item_rows), take_rows(content, item_rows), self.temperature)
+        cl = cl + info_nce(take_rows(side, user_rows), take_rows(content, user_rows), self.temperature)
         return loss + self.cl_loss * cl
 
     def score(self, users: torch.Tensor) -> torch.Tensor:

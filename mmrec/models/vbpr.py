@@ -8,6 +8,7 @@ from torch import nn
 from mmrec.data.datamodule import GraphData
 from mmrec.models.base import Recommender, check_choice
 from mmrec.models.products import Product, linear
+from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import bpr_loss, emb_norm_reg
 
 
@@ -47,18 +48,18 @@ class VBPR(Recommender):
         """``[γ_i; E f_i]`` for ``items`` (all when None): [n, 2d]. Only the requested rows are projected."""
         if items is None:
             return torch.cat([self.item_embedding, self.item_linear(self.content)], dim=1)
-        return torch.cat([self.item_embedding[items], self.item_linear(self.content[items])], dim=1)
+        return torch.cat([take_rows(self.item_embedding, items), self.item_linear(take_rows(self.content, items))], dim=1)
 
     def forward(self, users: torch.Tensor | None = None, items: torch.Tensor | None = None):
         """(user factors, item factors), dropout applied in training (element-wise, as in the reference)."""
-        u = self.user_embedding if users is None else self.user_embedding[users]
+        u = self.user_embedding if users is None else take_rows(self.user_embedding, users)
         i = self.item_representation(items)
         drop = nn.functional.dropout
         return drop(u, self.dropout, self.training), drop(i, self.dropout, self.training)
 
     def _bias(self, items: torch.Tensor | None = None) -> torch.Tensor:
         b = self.item_bias + self.content_bias(self.content).squeeze(1)  # [I]
-        return b if items is None else b[items]
+        return b if items is None else take_rows(b, items)
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         users, pos, neg = batch["users"], batch["pos_items"], batch["neg_items"]
