@@ -105,10 +105,12 @@ class FREEDOM(Recommender):
         adj = self.train_adj if self.train_adj is not None else self.adj
         u_all, i_all = self.forward(adj)
         u = take_rows(u_all, users)
-        loss = bpr_loss((u * take_rows(i_all, pos)).sum(1), (u * take_rows(i_all, neg)).sum(1))
+        items = torch.cat([pos, neg])
+        p, n = take_rows(i_all, items).chunk(2)
+        loss = bpr_loss((u * p).sum(1), (u * n).sum(1))
         for m in self.modality_names:  # only the batch's items are projected: exactly equivalent, less work
-            proj = self.projections[m]
-            fp, fn = proj(self.features[m](pos)), proj(self.features[m](neg))
+            # one gather of the table (one dense table gradient per step, not one per gather)
+            fp, fn = self.projections[m](self.features[m](items)).chunk(2)
             loss = loss + self.reg_weight * bpr_loss((u * fp).sum(1), (u * fn).sum(1))
         return loss
 
