@@ -53,7 +53,7 @@ def knn_indices(
     ties: str = "random",
     seed: int = 0,
     include_self: bool = True,
-    chunk_size: int = 1024,
+    chunk_size: int = 256,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-``k`` cosine neighbours of every row of ``x`` [n, d], in chunks of rows.
 
@@ -71,8 +71,8 @@ def knn_indices(
     for start in range(0, n, chunk_size):
         stop = min(start + chunk_size, n)
         sim = xn[start:stop] @ xn.T  # [c, n]
-        # round away float noise so mathematically equal similarities really tie
-        sim = torch.round(sim * 1e5) / 1e5
+        # round away float noise so mathematically equal similarities really tie (in place: one buffer)
+        sim.mul_(1e5).round_().div_(1e5)
         if not include_self:
             sim[torch.arange(stop - start), torch.arange(start, stop)] = -float("inf")
         top_vals, top_idx = torch.topk(sim, min(k + 1, n), dim=1)

@@ -19,25 +19,25 @@ from mmrec.nn.edge_graph import EdgeGraph
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
 
 
-def _csr_pair(adj: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    pair = getattr(adj, "_mmrec_csr", None)
-    if pair is None:
+def _csr(adj: torch.Tensor, transpose: bool = False) -> torch.Tensor:
+    """The CSR form of a COO matrix (or of its transpose, only built once a backward needs it), kept on it."""
+    cache = adj.__dict__.setdefault("_mmrec_csr", {})
+    if transpose not in cache:
         with torch.inference_mode(False):  # normal tensors, usable in later training steps too
             coo = adj.coalesce()
-            pair = (coo.to_sparse_csr(), coo.t().coalesce().to_sparse_csr())
-        adj._mmrec_csr = pair
-    return pair
+            cache[transpose] = (coo.t().coalesce() if transpose else coo).to_sparse_csr()
+    return cache[transpose]
 
 
 class _FixedSpMM(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, pair: tuple[torch.Tensor, torch.Tensor], x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        ctx.csr_t = pair[1]
-        return pair[0] @ x
+    def forward(ctx, adj: torch.Tensor, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.adj = adj
+        return _csr(adj) @ x
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        return None, ctx.csr_t @ grad.contiguous()
+        return None, _csr(ctx.adj, transpose=True) @ grad.contiguous()
 
 
 def sparse_mm(adj: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -51,7 +51,6 @@ def sparse_mm(adj: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         rows, cols = coo.indices()
         graph = EdgeGraph(rows, cols, (int(adj.shape[0]), int(adj.shape[1])))
         return graph.spmm(x, coo.values()[graph.order])
-    pair = _csr_pair(adj)
     if not (x.requires_grad and torch.is_grad_enabled()):
-        return pair[0] @ x
-    return _FixedSpMM.apply(pair, x)
+        return _csr(adj) @ x
+    return _FixedSpMM.apply(adj, x)
