@@ -47,6 +47,11 @@ def cosine_normalize(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     return x / x.norm(dim=1, keepdim=True).clamp_min(eps)
 
 
+def _round_similarity(sim: torch.Tensor) -> torch.Tensor:
+    """Cosine similarities rounded to 1e-5 (in place)."""
+    return sim.mul_(1e5).round_().div_(1e5)
+
+
 def knn_indices(
     x: torch.Tensor,
     k: int,
@@ -71,11 +76,13 @@ def knn_indices(
     for start in range(0, n, chunk_size):
         stop = min(start + chunk_size, n)
         sim = xn[start:stop] @ xn.T  # [c, n]
-        # round away float noise so mathematically equal similarities really tie (in place: one buffer)
-        sim.mul_(1e5).round_().div_(1e5)
         if not include_self:
             sim[torch.arange(stop - start), torch.arange(start, stop)] = -float("inf")
+        # Similarities are rounded to 1e-5 so that mathematically equal ones really tie. Rounding is monotone,
+        # so the top k + 1 of the rounded row are the rounded top k + 1 of the raw row: only the rows whose
+        # k-th and (k+1)-th rounded values tie (rare, handled below on rounded rows) need the full rounding.
         top_vals, top_idx = torch.topk(sim, min(k + 1, n), dim=1)
+        top_vals = _round_similarity(top_vals)
         boundary = top_vals[:, k - 1 : k]  # [c, 1] the k-th value
         if k < top_vals.shape[1]:
             tied = (top_vals[:, k] == top_vals[:, k - 1]).nonzero().flatten()
@@ -84,7 +91,7 @@ def knn_indices(
         chosen = top_idx[:, :k].clone()
         keep = torch.ones_like(chosen, dtype=torch.bool)
         if len(tied):
-            sub = sim[tied]  # [t, n]
+            sub = _round_similarity(sim[tied])  # [t, n]
             if ties == "drop":
                 keep[tied] = top_vals[tied, :k] > boundary[tied]
             else:
