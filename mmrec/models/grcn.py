@@ -98,14 +98,14 @@ class GRCN(Recommender):
                 a = self.user_item.row_softmax(self.user_item.sddmm(p, f))  # [E] over each user's items
                 p = F.normalize(p + self.user_item.spmm(f, a), dim=1)
         z = torch.cat([p, f], dim=0)  # [U+I, C]
-        scores = self.user_item.sddmm(p, f)[self.to_directed]  # [2E] z_tᵀ z_s, each pair computed once
+        scores = take_rows(self.user_item.sddmm(p, f), self.to_directed)  # [2E] z_tᵀ z_s, each pair computed once
         alpha = self.graph.row_softmax(scores)  # [2E] softmax over each target's sources
         return z + self.graph.spmm(z, alpha), alpha
 
     def forward(self, nodes: torch.Tensor | None = None) -> torch.Tensor:
         """Node representations [U+I, d + M·C] (only the rows ``nodes`` when given)."""
         content, alphas = zip(*(self._content(m) for m in self.modality_names))
-        kappa = self.confidence[self.graph.col]  # [2E, M] confidence of each edge's source node
+        kappa = take_rows(self.confidence, self.graph.col)  # [2E, M] confidence of each edge's source node
         w = torch.relu((torch.stack(alphas, dim=1) * kappa).max(dim=1).values)  # [2E]
         e0 = F.normalize(self.id_embedding, dim=1)  # [U+I, d]
         e1 = self.graph.spmm(e0, w)

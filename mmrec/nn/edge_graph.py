@@ -22,6 +22,8 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from mmrec.nn.gather import take_rows
+
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
 
 
@@ -70,7 +72,7 @@ class EdgeGraph(nn.Module):
         return torch.sparse_csr_tensor(self.crow, self.col, values, self.shape, check_invariants=False)
 
     def _csr_t(self, values: torch.Tensor) -> torch.Tensor:
-        return torch.sparse_csr_tensor(self.t_crow, self.t_col, values[self.t_perm], self.shape[::-1],
+        return torch.sparse_csr_tensor(self.t_crow, self.t_col, take_rows(values, self.t_perm), self.shape[::-1],
                                        check_invariants=False)
 
     def _sampled(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -98,9 +100,9 @@ class EdgeGraph(nn.Module):
             return scores
         shift = torch.full((self.shape[0],), float("-inf"), dtype=scores.dtype, device=scores.device)
         shift = shift.scatter_reduce(0, self.row, scores.detach(), reduce="amax", include_self=True)
-        e = torch.exp(scores - shift[self.row])  # [nnz], ≤ 1
+        e = torch.exp(scores - take_rows(shift, self.row))  # [nnz], ≤ 1
         z = torch.segment_reduce(e, "sum", offsets=self.crow, axis=0)  # [n_rows] (0 for empty rows)
-        return e / (z[self.row] + eps)
+        return e / (take_rows(z, self.row) + eps)
 
     def row_sums(self, values: torch.Tensor | None = None) -> torch.Tensor:
         v = self.values if values is None else values
