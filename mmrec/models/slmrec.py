@@ -174,10 +174,14 @@ class SLMRec(Recommender):
         users = self.user_embedding.weight.repeat(1, items.shape[1] // self.dim)  # [U, (M+1)·d]
         return torch.cat([users, items], dim=0)
 
-    def propagate_views_shared(self, items: torch.Tensor) -> torch.Tensor:
+    def propagate_views_shared(
+        self, items: torch.Tensor, user_ids: torch.Tensor | None = None, item_ids: torch.Tensor | None = None
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """``propagate_views(view_inputs())`` (no dropout) for item inputs [I, (M+1)·d], with less work: by
         linearity ``Â^l [E_u; X] = Â^l [E_u; 0] + Â^l [0; X]``; the users' term is common to every view (width d)
-        and, the graph being bipartite, each term crosses to the other side at every layer (one block of Â)."""
+        and, the graph being bipartite, each term crosses to the other side at every layer (one block of Â).
+        All nodes: [U+I, M+1, d]; with ``user_ids``/``item_ids`` only those rows ([b, M+1, d] each): the views
+        are combined after the gather, not for every node."""
         n_views, blocks = items.shape[1] // self.dim, {"users": self.to_users, "items": self.to_items}
         totals: dict[tuple[str, str], torch.Tensor] = {}  # (term, side) → Σ_l of that side's layers
 
@@ -191,14 +195,20 @@ class SLMRec(Recommender):
                 side = "items" if side == "users" else "users"
                 x = blocks[side].spmm(x)  # users ← items: [U, ·]; items ← users: [I, ·]
                 add((term, side), x)
-        out = []
-        for side, n in (("users", self.n_users), ("items", self.n_items)):
-            common = totals.get(("common", side))
-            view = totals.get(("views", side))
+
+        def combine(side: str, n: int, ids: torch.Tensor | None) -> torch.Tensor:
+            common, view = totals.get(("common", side)), totals.get(("views", side))
+            if ids is not None:
+                n = ids.numel()
+                common = None if common is None else take_rows(common, ids)
+                view = None if view is None else take_rows(view, ids)
             common = 0.0 if common is None else common.unsqueeze(1)  # [n, 1, d]
             view = items.new_zeros(n, n_views, self.dim) if view is None else view.view(n, n_views, self.dim)
-            out.append((view + common) / (self.n_layers + 1))
-        return torch.cat(out)  # [U+I, M+1, d]
+            return (view + common) / (self.n_layers + 1)  # [n, M+1, d]
+
+        if user_ids is not None:
+            return combine("users", self.n_users, user_ids), combine("items", self.n_items, item_ids)
+        return torch.cat([combine("users", self.n_users, None), combine("items", self.n_items, None)])
 
     def propagate_views(self, x: torch.Tensor, dropout: float = 0.0) -> torch.Tensor:
         """``mean_{l≤L}`` of the layers (dropout after each propagation when given): [U+I, M+1, d]."""
@@ -219,6 +229,10 @@ class SLMRec(Recommender):
         u, i = views[: self.n_users], views[self.n_users :]
         if users is not None:
             u, i = take_rows(u, users), take_rows(i, items)
+        return self.fuse_rows(u, i)
+
+    def fuse_rows(self, u: torch.Tensor, i: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(users [n, d], items [m, d]) from per-view rows u [n, M+1, d] and i [m, M+1, d]."""
         if self.mm_fusion == "concat":
             return self.user_fusion(u.flatten(1)), self.item_fusion(i.flatten(1))
         return self.user_fusion(u.mean(1)), self.item_fusion(i.mean(1))
@@ -246,10 +260,11 @@ class SLMRec(Recommender):
         return torch.cat([x[: self.n_users], items], dim=0)
 
     def ssl_loss(
-        self, x: torch.Tensor | None, views: torch.Tensor, users: torch.Tensor, items: torch.Tensor
+        self, x: torch.Tensor | None, item_views: torch.Tensor, users: torch.Tensor, items: torch.Tensor
     ) -> torch.Tensor:
+        """``item_views`` [B, M+1, d]: the batch items' per-view outputs (FAC's input)."""
         if self.ssl_task == "FAC":
-            return self.fac_loss(views[self.n_users + items])
+            return self.fac_loss(item_views)
         if self.ssl_task == "FD":
             return self._two_view_loss(x, x, users, items, self.dropout_rate)
         n_views = len(self.modality_names) + 1  # FM / FD+FM: two distinct masked views
@@ -261,11 +276,11 @@ class SLMRec(Recommender):
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         users, items = batch["users"], batch["pos_items"]
         item_x = self.item_inputs()  # [I, (M+1)·d]
-        views = self.propagate_views_shared(item_x)
+        user_views, item_views = self.propagate_views_shared(item_x, users, items)  # [B, M+1, d] each
         x = None if self.ssl_task == "FAC" else self.view_inputs(item_x)  # FD / FM propagate their own views
-        u, i = self.fuse(views, users, items)  # [B, d] each: only the batch's rows are fused
+        u, i = self.fuse_rows(user_views, item_views)  # [B, d] each: only the batch's rows are fused
         main = info_nce(u, i, self.temperature)
-        return main + self.ssl_alpha * self.ssl_loss(x, views, users, items)
+        return main + self.ssl_alpha * self.ssl_loss(x, item_views, users, items)
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
         u_all, i_all, _ = self.memo("final", self.forward)
