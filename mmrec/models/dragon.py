@@ -14,7 +14,7 @@ from mmrec.data.datamodule import GraphData
 from mmrec.data.graphs import bipartite_adjacency, scipy_to_torch
 from mmrec.models.base import Recommender, check_choice
 from mmrec.models.freedom import FREEDOM
-from mmrec.models.products import Product, graph_product, linear
+from mmrec.models.products import Product, graph_product
 from mmrec.nn.edge_graph import EdgeGraph, edge_graph_from_sparse
 from mmrec.nn.features import feature_tables
 from mmrec.nn.gather import take_rows
@@ -175,16 +175,9 @@ class DRAGON(Recommender):
         """Per modality the item MLP ``d_m → 4d → d`` over every item; ``n_layers`` SpMMs of the user–item graph
         over all modalities at once, ``n_mm_layers`` of the item graph and one of the user graph (width ``M·d``).
         All dense operands depend on trained parameters; no edge value is learned."""
-        out = []
-        for m in self.modality_names:
-            mlp_in, mlp_out = self.gcn.mlp_in[m], self.gcn.mlp_out[m]
-            out.append(linear(f"W¹_{m} x_{m}", self.n_items, mlp_in,
-                              grad_input=training and self.features[m].trainable, trained=training))
-            out.append(linear(f"W²_{m} h_{m}", self.n_items, mlp_out, grad_input=training, trained=training))
+        trained = {m: self.features[m].trainable for m in self.modality_names}
+        out = self.gcn.products(self.graph, self.n_items, trained, training)
         width = len(self.modality_names) * self.dim
-        if self.gcn.n_hops > 0:
-            out.append(graph_product("Â z (all modalities)", self.graph, width, grad_x=training,
-                                     count=self.gcn.n_hops))
         if self.n_mm_layers > 0:
             out.append(graph_product("S i (item graph)", self.item_graph, width, grad_x=training,
                                      count=self.n_mm_layers))

@@ -10,7 +10,7 @@ from torch import nn
 
 from mmrec.data.datamodule import GraphData
 from mmrec.models.base import Recommender, check_choice
-from mmrec.models.products import Product, graph_product, linear
+from mmrec.models.products import Product, graph_product
 from mmrec.nn.edge_graph import EdgeGraph, bipartite_edge_graph, interaction_edges
 from mmrec.nn.features import feature_tables
 from mmrec.nn.gather import take_rows
@@ -158,14 +158,8 @@ class DualGNN(Recommender):
         """Per modality the item MLP ``d_m → 4d → d`` over every item; two SpMMs of the user–item graph over all
         modalities at once (width ``M·d``); one SpMM of the user–user graph (width ``d``). All dense operands
         depend on trained parameters (preferences, MLPs, fusion weights); no edge value is learned."""
-        out = []
-        for m in self.modality_names:
-            mlp_in, mlp_out = self.gcn.mlp_in[m], self.gcn.mlp_out[m]
-            out.append(linear(f"W¹_{m} x_{m}", self.n_items, mlp_in,
-                              grad_input=training and self.features[m].trainable, trained=training))
-            out.append(linear(f"W²_{m} h_{m}", self.n_items, mlp_out, grad_input=training, trained=training))
-        width = len(self.modality_names) * self.dim
-        out.append(graph_product("Â z (all modalities)", self.graph, width, grad_x=training, count=2))
+        trained = {m: self.features[m].trainable for m in self.modality_names}
+        out = self.gcn.products(self.graph, self.n_items, trained, training)
         out.append(graph_product("S ũ (user graph)", user_graph, self.dim, grad_x=training))
         return out
 

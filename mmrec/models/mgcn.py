@@ -7,7 +7,7 @@ from torch import nn
 
 from mmrec.data.datamodule import GraphData
 from mmrec.models.base import Recommender, check_choice
-from mmrec.models.products import Product, dense, graph_product, linear
+from mmrec.models.products import NodeFusionProducts, Product, graph_product, linear
 from mmrec.nn.batch_nodes import batch_nodes
 from mmrec.nn.features import feature_tables
 from mmrec.nn.gather import take_rows
@@ -22,7 +22,7 @@ def sigmoid_gate(dim: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(dim, dim), nn.Sigmoid())
 
 
-class MGCN(Recommender):
+class MGCN(NodeFusionProducts, Recommender):
     """MGCN: a user–item view and one item–item view per modality, fused by behaviour-aware attention.
 
     With modalities ``m = 1..M`` (any names: each gets its own projection, purifier gate and preference gate;
@@ -154,11 +154,3 @@ class MGCN(Recommender):
         out.append(linear("attention qᵀ tanh(·)", rows * n_mod, score, grad_input=training, trained=training))
         return out
 
-    def training_products(self, batch: dict[str, torch.Tensor]) -> list[Product]:
-        batch_size = len(batch["users"])
-        d = self.user_embedding.embedding_dim
-        return [*self._products(True, len(batch_nodes(batch, self.n_users)[0])),
-                dense("InfoNCE side·idᵀ (items, users)", batch_size, d, batch_size, grad_left=True, count=2)]
-
-    def inference_products(self) -> list[Product]:
-        return [*self._products(False, self.n_users + self.n_items), self.score_product(self.user_embedding.embedding_dim)]

@@ -68,6 +68,23 @@ def linear(label: str, rows: int, layer: torch.nn.Linear | torch.Tensor, *, grad
     return dense(label, rows, w.shape[0], w.shape[1], grad_left=grad_input, grad_right=trained, count=count)
 
 
+class NodeFusionProducts:
+    """The product lists of models whose graphs run over every node, whose per-node fusion runs over the batch's
+    distinct nodes only, and whose loss adds two in-batch InfoNCE terms (MGCN, SMORE). The model implements
+    ``_products(training, rows)`` (``rows``: the nodes the fusion runs over)."""
+
+    def training_products(self, batch: dict[str, torch.Tensor]) -> list[Product]:
+        from mmrec.nn.batch_nodes import batch_nodes
+
+        b, d = len(batch["users"]), self.user_embedding.embedding_dim
+        return [*self._products(True, len(batch_nodes(batch, self.n_users)[0])),
+                dense("InfoNCE side·idᵀ (items, users)", b, d, b, grad_left=True, count=2)]
+
+    def inference_products(self) -> list[Product]:
+        return [*self._products(False, self.n_users + self.n_items),
+                self.score_product(self.user_embedding.embedding_dim)]
+
+
 def total_flops(products: list[Product], sparse: bool | None = None) -> int:
     return sum(p.flops() for p in products if sparse is None or p.sparse == sparse)
 

@@ -9,7 +9,7 @@ from torch import nn
 from mmrec.data.datamodule import GraphData
 from mmrec.models.base import Recommender, check_choice
 from mmrec.models.mgcn import sigmoid_gate
-from mmrec.models.products import Product, dense, graph_product, linear
+from mmrec.models.products import NodeFusionProducts, Product, graph_product, linear
 from mmrec.nn.batch_nodes import batch_nodes
 from mmrec.nn.features import feature_tables
 from mmrec.nn.gather import take_rows
@@ -36,7 +36,7 @@ def spectral_fusion(xs: list[torch.Tensor], weight: torch.Tensor) -> torch.Tenso
     return torch.fft.irfft(spectrum * torch.view_as_complex(weight), n=xs[0].shape[1], dim=1, norm="ortho")
 
 
-class SMORE(Recommender):
+class SMORE(NodeFusionProducts, Recommender):
     """SMORE: denoise each modality and fuse all of them in the frequency domain, then convolve item IDs over
     modality-specific and fused item graphs, weighted by behaviour-aware preferences.
 
@@ -206,11 +206,3 @@ class SMORE(Recommender):
         out.append(linear("fusion preference gate", rows, self.fusion_preference_gate[0], **kw))
         return out
 
-    def training_products(self, batch: dict[str, torch.Tensor]) -> list[Product]:
-        batch_size = len(batch["users"])
-        d = self.user_embedding.embedding_dim
-        return [*self._products(True, len(batch_nodes(batch, self.n_users)[0])),
-                dense("InfoNCE side·idᵀ (items, users)", batch_size, d, batch_size, grad_left=True, count=2)]
-
-    def inference_products(self) -> list[Product]:
-        return [*self._products(False, self.n_users + self.n_items), self.score_product(self.user_embedding.embedding_dim)]
