@@ -1,9 +1,9 @@
 """The matrix products a model's math cannot do without: the yardstick of the speed benchmark.
 
-Every gradient model lists, in ``training_products(batch_size)``, the products one training step needs (each
+Every gradient model lists, in ``training_products(batch)``, the products one training step needs (each
 forward product plus the backward products its trainable inputs need) and, in ``inference_products()``, those
-that computing the final user and item representations needs once per evaluation (the user × item score product
-and top-K are added by the benchmark for every model). ``benchmarks/models.py`` times exactly these products on
+that one evaluation of every user needs (the final representations and the user × item score product; top-K,
+not a product, is added by the benchmark). ``benchmarks/models.py`` times exactly these products on
 the same run and reports each model's epoch and evaluation time as a multiple of them.
 
 A model may only claim work it really performs: :func:`count_work` records the floating-point work of every
