@@ -160,7 +160,7 @@ def build_data(cfg: DictConfig, facts: dict[str, Any], seeds: dict[str, int], kn
     dm = GraphDataModule(
         dataset, features, batch_size=cfg.datamodule.batch_size, seed=seeds["run"], knn_ties=cfg.knn.ties,
         exclude_val_in_test=cfg.evaluation.exclude_val_in_test, cold_items=cfg.evaluation.cold_items,
-        eval_memory_mb=cfg.evaluation.memory_mb,
+        eval_memory_mb=cfg.evaluation.memory_mb, negatives=cfg.datamodule.get("negatives", "train_items"),
     )
     timing["datamodule"] = time.perf_counter() - t
     dm.notes = timing_notes

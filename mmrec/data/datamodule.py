@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 from mmrec.cache import cached_tensor, hash_parts
 from mmrec.data import graphs
 from mmrec.data.dataset import Dataset as MMDataset
-from mmrec.data.sampling import TripletSampler
+from mmrec.data.sampling import NEGATIVE_POOLS, TripletSampler
 from mmrec.errors import ConfigError, DataError
 from mmrec.features.item_features import ItemFeatures
 
@@ -117,6 +117,7 @@ class GraphDataModule(pl.LightningDataModule):
         exclude_val_in_test: mask validation items when testing (they are known positives); MMRec does not.
         cold_items: ``keep`` items never seen in training in the ground truth, or ``drop`` them.
         eval_block_users: users per evaluation block (None: sized from ``eval_memory_mb``).
+        negatives: pool of negative items, ``train_items`` (MMRec's rule, default) or ``all_items``.
     """
 
     def __init__(
@@ -130,8 +131,12 @@ class GraphDataModule(pl.LightningDataModule):
         cold_items: str = "keep",
         eval_block_users: int | None = None,
         eval_memory_mb: float = 256.0,
+        negatives: str = "train_items",
     ):
         super().__init__()
+        if negatives not in NEGATIVE_POOLS:
+            raise ConfigError(f"datamodule.negatives={negatives!r}; choose one of {list(NEGATIVE_POOLS)}")
+        self.negatives = negatives
         if cold_items not in ("keep", "drop"):
             raise ConfigError(f"evaluation.cold_items={cold_items!r}; choose keep or drop")
         if knn_ties not in graphs.TIES:
@@ -210,7 +215,9 @@ class GraphDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         inter = self.dataset.interactions
-        sampler = TripletSampler(inter.train, inter.n_items, self.batch_size, self.seed, self._epoch)
+        sampler = TripletSampler(
+            inter.train, inter.n_items, self.batch_size, self.seed, self._epoch, negatives=self.negatives
+        )
         return DataLoader(sampler, batch_size=None)
 
     def eval_dataloader(self, split: str) -> DataLoader:

@@ -10,10 +10,25 @@ from torch.utils.data import IterableDataset
 
 
 def sample_negatives(
-    users: np.ndarray, positive_keys: np.ndarray, n_items: int, rng: np.random.Generator, max_rounds: int = 100
+    users: np.ndarray,
+    positive_keys: np.ndarray,
+    n_items: int,
+    rng: np.random.Generator,
+    max_rounds: int = 100,
+    pool: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Uniform items that are not positives of their user. ``positive_keys`` = sorted ``user * n_items + item``."""
-    neg = rng.integers(0, n_items, size=len(users))
+    """Uniform draws from ``pool`` (default: all items) that are not positives of their user.
+
+    ``positive_keys`` = sorted ``user * n_items + item``. With ``pool = arange(n_items)`` the draws are the same
+    as with no pool.
+    """
+    size = n_items if pool is None else len(pool)
+
+    def draw(n: int) -> np.ndarray:
+        idx = rng.integers(0, size, size=n)
+        return idx if pool is None else pool[idx]
+
+    neg = draw(len(users))
     todo = np.arange(len(users))
     for _ in range(max_rounds):
         keys = users[todo] * n_items + neg[todo]
@@ -22,8 +37,11 @@ def sample_negatives(
         todo = todo[hit]
         if len(todo) == 0:
             return neg
-        neg[todo] = rng.integers(0, n_items, size=len(todo))
+        neg[todo] = draw(len(todo))
     raise RuntimeError("negative sampling did not converge: some user interacted with (almost) every item")
+
+
+NEGATIVE_POOLS = ("train_items", "all_items")
 
 
 class TripletSampler(IterableDataset):
@@ -31,15 +49,34 @@ class TripletSampler(IterableDataset):
 
     Randomness is a pure function of (seed, epoch), so a job resumed at epoch e draws exactly what an
     uninterrupted job draws there. ``epoch_fn`` returns the current epoch (the Trainer's).
+
+    ``negatives`` picks the pool negatives come from: ``train_items`` (MMRec's rule: only items that occur in
+    the training pairs, so items first seen at validation or test are never pushed down as pure negatives) or
+    ``all_items``. When every item occurs in training the two draw identical triples.
     """
 
-    def __init__(self, pairs: np.ndarray, n_items: int, batch_size: int, seed: int, epoch_fn: Callable[[], int]):
+    def __init__(
+        self,
+        pairs: np.ndarray,
+        n_items: int,
+        batch_size: int,
+        seed: int,
+        epoch_fn: Callable[[], int],
+        negatives: str = "train_items",
+    ):
+        if negatives not in NEGATIVE_POOLS:
+            raise ValueError(f"negatives={negatives!r}; choose one of {list(NEGATIVE_POOLS)}")
         self.pairs = pairs
         self.n_items = n_items
         self.batch_size = batch_size
         self.seed = seed
         self.epoch_fn = epoch_fn
         self.positive_keys = np.unique(pairs[:, 0] * n_items + pairs[:, 1])
+        self.pool: np.ndarray | None = None
+        if negatives == "train_items":
+            seen = np.unique(pairs[:, 1])
+            if len(seen) < n_items:  # all items seen: the plain draw is the same and cheaper
+                self.pool = seen.astype(np.int64)
 
     def __len__(self) -> int:
         return (len(self.pairs) + self.batch_size - 1) // self.batch_size
@@ -48,7 +85,7 @@ class TripletSampler(IterableDataset):
         rng = np.random.default_rng([self.seed, int(self.epoch_fn())])
         order = rng.permutation(len(self.pairs))
         users, pos = self.pairs[order, 0], self.pairs[order, 1]
-        neg = sample_negatives(users, self.positive_keys, self.n_items, rng)
+        neg = sample_negatives(users, self.positive_keys, self.n_items, rng, pool=self.pool)
         for s in range(0, len(order), self.batch_size):
             sl = slice(s, s + self.batch_size)
             yield {

@@ -123,3 +123,27 @@ def test_tiktok_cold_items_counted() -> None:
     ds = load_dataset("tiktok", format="mmrec", data_dir=str(shared_path("tiktok")))
     dm = GraphDataModule(ds, None)
     assert dm.stats["cold_items"]["test"]["items"] == 340
+
+
+def test_negatives_come_only_from_items_seen_in_training():
+    # items 7..9 never occur in training: with the train_items pool they are never drawn as negatives
+    rng = np.random.default_rng(0)
+    pairs = np.stack([rng.integers(0, 60, 150), rng.integers(0, 7, 150)], axis=1)
+    pairs = np.unique(pairs, axis=0)
+    drawn = set()
+    for epoch in range(5):
+        s = TripletSampler(pairs, 10, 64, seed=1, epoch_fn=lambda e=epoch: e, negatives="train_items")
+        for b in s:
+            drawn.update(b["neg_items"].tolist())
+    assert drawn <= set(range(7)) and len(drawn) > 1
+    s = TripletSampler(pairs, 10, 4096, seed=1, epoch_fn=lambda: 0, negatives="all_items")
+    assert set(next(iter(s))["neg_items"].tolist()) & {7, 8, 9}
+
+
+def test_train_item_pool_draws_the_same_triples_when_every_item_is_seen():
+    rng = np.random.default_rng(1)
+    pairs = np.unique(np.stack([rng.integers(0, 50, 600), rng.integers(0, 12, 600)], axis=1), axis=0)
+    assert len(np.unique(pairs[:, 1])) == 12
+    a = [b["neg_items"] for b in TripletSampler(pairs, 12, 100, 3, lambda: 2, negatives="train_items")]
+    b = [b["neg_items"] for b in TripletSampler(pairs, 12, 100, 3, lambda: 2, negatives="all_items")]
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
