@@ -4,9 +4,9 @@ For each model: one training epoch (batch 2048, every training pair once), one f
 every user, peak memory (each model runs in its own process), and — in the same run — the unavoidable kernels:
 
 - epoch kernels: per batch, one Adam step over the model's trainable parameters plus the dense and sparse
-  products the model's math needs for that batch (``training_products``: every forward product and the backward
-  products of what is trained; see ``mmrec.models.products``), plus its per-epoch products (``epoch_products``);
-- evaluation kernels: the products computing every final representation needs (``inference_products``) and the
+  products the model's math needs for that batch (its yardstick's ``training``: every forward product and the
+  backward products of what is trained; see ``benchmarks.yardsticks``), plus its per-epoch products (``epoch``);
+- evaluation kernels: the products computing every final representation needs (the yardstick's ``inference``) and the
   user × item score product in blocks plus top-50.
 
 Each product is timed alone (best of 3) on random operands of its exact shape, sparse ones on the model's own
@@ -54,7 +54,7 @@ _product_times: dict[tuple, float] = {}
 
 
 def product_time(p) -> float:
-    """Seconds for one ``Product`` (forward + its listed backward products), best of 3 after a warm-up; sparse
+    """Seconds for one ``MatmulCost`` (forward + its listed backward products), best of 3 after a warm-up; sparse
     products run as CSR SpMM (and its stored transpose / sampled product backward), the fastest CPU kernels."""
     import torch
 
@@ -109,6 +109,7 @@ def run_one(name: str, data_path: Path, threads: int, show_products: bool = Fals
 
     configure()  # as mmrec.run.train does, for the model and its yardstick alike (before the thread pool starts)
     torch.set_num_threads(threads)
+    from benchmarks.yardsticks import yardstick_for
     from mmrec.data import load_dataset
     from mmrec.data.datamodule import GraphDataModule
     from mmrec.features.item_features import ItemFeatures
@@ -122,21 +123,24 @@ def run_one(name: str, data_path: Path, threads: int, show_products: bool = Fals
     t0 = time.perf_counter()
     model = make_model(name, dm)
     build = time.perf_counter() - t0
+    yardstick = yardstick_for(model)
+    if yardstick is None:
+        raise SystemExit(f"{name}: no yardstick in benchmarks/yardsticks (the benchmark needs one)")
     opt = model.configure_optimizers()
     opt = opt["optimizer"] if isinstance(opt, dict) else opt[0][0] if isinstance(opt, tuple) else opt
     batches = list(dm.train_dataloader())
-    # ---- unavoidable kernels: the products the model lists (mmrec.models.products), timed first, in a clean
+    # ---- unavoidable kernels: the products the model's yardstick lists, timed first, in a clean
     # process (timed after training, with gradients and optimiser states resident, the same products run up to
     # 2x slower here: the yardstick is their best case) --------------------------------------------------------
     model.train()
     model.on_epoch_start_hook()
     if show_products:
         print(f"{name}: one training step's products (first batch)", file=sys.stderr)
-        products_time(model.training_products(batches[0]), show=True)
-    step_kernels = sum(products_time(model.training_products(b)) for b in batches)
-    step_kernels += products_time(model.epoch_products())
+        products_time(yardstick.training(model, batches[0]), show=True)
+    step_kernels = sum(products_time(yardstick.training(model, b)) for b in batches)
+    step_kernels += products_time(yardstick.epoch(model))
     model.eval()
-    listed = model.inference_products()
+    listed = yardstick.inference(model)
     score = next(p for p in listed if p.label == "score")
     u, i = torch.randn(ds.n_users, score.k), torch.randn(ds.n_items, score.k)
     block = dm.eval_block_users

@@ -23,7 +23,6 @@ import torch
 from mmrec.data.datamodule import GraphData
 from mmrec.errors import ConfigError
 from mmrec.evaluation.metrics import DEFAULT_KS, METRICS, RankingEvaluator, mask_scores_
-from mmrec.models.products import Product, dense
 
 
 def check_choice(key: str, value: Any, options: Sequence[Any]) -> None:
@@ -79,24 +78,6 @@ class Recommender(pl.LightningModule):
 
     def prepare(self, data: GraphData) -> None:
         """Build feature/graph-derived, non-trainable structures (override; called by ``attach``)."""
-
-    # ---- the work the math needs (the speed benchmark's yardstick; see mmrec.models.products) -----------------
-    def training_products(self, batch: dict[str, torch.Tensor]) -> list[Product]:
-        """The matrix products one training step on ``batch`` cannot do without."""
-        raise NotImplementedError(f"{type(self).__name__} does not list its training products")
-
-    def epoch_products(self) -> list[Product]:
-        """Products done once per epoch, not per step (e.g. rebuilding a denoised graph); default none."""
-        return []
-
-    def inference_products(self) -> list[Product]:
-        """The products one evaluation of every user needs, the user × item score product (labelled
-        ``score``) included; top-K is not a product and is added by the benchmark."""
-        raise NotImplementedError(f"{type(self).__name__} does not list its inference products")
-
-    def score_product(self, dim: int) -> Product:
-        """``[U, dim] @ [dim, I]``: every user against every item."""
-        return dense("score", self.n_users, dim, self.n_items, grad_right=False)
 
     # ---- data attachment -------------------------------------------------------------------------------------
     @classmethod

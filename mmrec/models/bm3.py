@@ -9,7 +9,6 @@ from torch import nn
 from mmrec.data.datamodule import GraphData
 from mmrec.errors import ConfigError
 from mmrec.models.base import Recommender, check_choice
-from mmrec.models.products import Product, graph_product, linear
 from mmrec.nn.edge_graph import edge_graph_from_sparse
 from mmrec.nn.features import feature_tables
 from mmrec.nn.gather import take_rows
@@ -117,21 +116,3 @@ class BM3(Recommender):
     def score(self, users: torch.Tensor) -> torch.Tensor:
         u_all, i_all = self.memo("final", self._final)
         return u_all[users.to(self.device)] @ i_all.T
-
-    def training_products(self, batch: dict[str, torch.Tensor]) -> list[Product]:
-        batch_size = len(batch["users"])
-        d, b = self.predictor.in_features, batch_size
-        out = [graph_product("Â x", self.graph, d, count=self.n_layers)] if self.n_layers else []
-        out.append(linear("f_p(h_u), f_p(h_i) (batch)", b, self.predictor, grad_input=True, count=2))
-        for m in self.modality_names:  # the batch's positive items only
-            out.append(linear(f"f_{m}(x_{m}) (batch items)", b, self.projections[m],
-                              grad_input=self.features[m].trainable))
-            out.append(linear(f"f_p(f_{m}) (batch items)", b, self.predictor, grad_input=True))
-        return out
-
-    def inference_products(self) -> list[Product]:
-        d = self.predictor.in_features
-        out = [graph_product("Â x", self.graph, d, grad_x=False, count=self.n_layers)] if self.n_layers else []
-        out += [linear("f_p(h_u)", self.n_users, self.predictor, trained=False),
-                linear("f_p(h_i)", self.n_items, self.predictor, trained=False)]
-        return [*out, self.score_product(d)]

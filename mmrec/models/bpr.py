@@ -7,7 +7,6 @@ from torch import nn
 
 from mmrec.data.datamodule import GraphData
 from mmrec.models.base import Recommender
-from mmrec.models.products import Product
 from mmrec.nn.losses import bpr_loss, emb_norm_reg
 
 
@@ -33,9 +32,3 @@ class BPR(Recommender):
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
         return self.user_embedding(users.to(self.device)) @ self.item_embedding.weight.T  # [b, I]
-
-    def training_products(self, batch: dict[str, torch.Tensor]) -> list[Product]:
-        return []  # row-wise dot products only
-
-    def inference_products(self) -> list[Product]:
-        return [self.score_product(self.user_embedding.embedding_dim)]

@@ -10,7 +10,6 @@ from mmrec.data.datamodule import GraphData
 from mmrec.data.graphs import knn_adjacency
 from mmrec.errors import ConfigError
 from mmrec.models.base import Recommender, check_choice
-from mmrec.models.products import Product, dense, graph_product
 from mmrec.nn.consensus_item_graphs import consensus_knn_edges, cooccurrence_knn_edges
 from mmrec.nn.gather import take_rows
 from mmrec.nn.propagation import bipartite_propagate, propagate
@@ -232,26 +231,3 @@ class DAMRS(Recommender):
 
         u_all, i_all = self.memo("final", final)
         return u_all[users.to(self.device)] @ i_all.T
-
-    # ---- the products the math needs (mmrec.models.products) ----------------------------------------------------
-    def _graph_products(self, training: bool) -> list[Product]:
-        d, out = self.user_embedding.embedding_dim, []
-        if self.n_ui_layers:
-            out.append(graph_product("Â E", self.adj, d, grad_x=training, count=self.n_ui_layers))
-        if self.n_mm_layers:
-            for j, m in enumerate(self.modality_names):
-                out.append(graph_product(f"S_{m} E_i", getattr(self, f"modality_graph_{j}"), d, grad_x=training,
-                                         count=self.n_mm_layers))
-            out.append(graph_product("S_b E_i", self.behaviour_adj, d, grad_x=training, count=self.n_mm_layers))
-        return out
-
-    def training_products(self, batch: dict[str, torch.Tensor]) -> list[Product]:
-        d, n_views = self.user_embedding.embedding_dim, len(self.modality_names) + 1
-        users = int(torch.unique(batch["users"]).numel())  # the alignment losses run over the distinct rows
-        items = int(torch.unique(torch.cat([batch["pos_items"], batch["neg_items"]])).numel())
-        return [*self._graph_products(training=True),
-                dense("L_AI: cos(h_v[batch items], h_v)", items, d, self.n_items, grad_left=True, count=n_views),
-                dense("L_AU: z_g, z_c [U_b, d] @ [d, I_b]", users, d, items, grad_left=True, count=2)]
-
-    def inference_products(self) -> list[Product]:
-        return [*self._graph_products(training=False), self.score_product(self.user_embedding.embedding_dim)]

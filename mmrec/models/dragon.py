@@ -14,7 +14,6 @@ from mmrec.data.datamodule import GraphData
 from mmrec.data.graphs import bipartite_adjacency, scipy_to_torch
 from mmrec.models.base import Recommender, check_choice
 from mmrec.models.freedom import FREEDOM
-from mmrec.models.products import Product, graph_product
 from mmrec.nn.edge_graph import EdgeGraph, edge_graph_from_sparse
 from mmrec.nn.features import feature_tables
 from mmrec.nn.gather import take_rows
@@ -169,24 +168,3 @@ class DRAGON(Recommender):
     def score(self, users: torch.Tensor) -> torch.Tensor:
         u_all, i_all = self.memo("final", lambda: self.forward(self.eval_user_graph))
         return u_all[users.to(self.device)] @ i_all.T
-
-    # ---- the work the math needs -------------------------------------------------------------------------------
-    def _products(self, training: bool, user_graph: EdgeGraph) -> list[Product]:
-        """Per modality the item MLP ``d_m → 4d → d`` over every item; ``n_layers`` SpMMs of the user–item graph
-        over all modalities at once, ``n_mm_layers`` of the item graph and one of the user graph (width ``M·d``).
-        All dense operands depend on trained parameters; no edge value is learned."""
-        trained = {m: self.features[m].trainable for m in self.modality_names}
-        out = self.gcn.products(self.graph, self.n_items, trained, training)
-        width = len(self.modality_names) * self.dim
-        if self.n_mm_layers > 0:
-            out.append(graph_product("S i (item graph)", self.item_graph, width, grad_x=training,
-                                     count=self.n_mm_layers))
-        out.append(graph_product("S_u ũ (user graph)", user_graph, width, grad_x=training))
-        return out
-
-    def training_products(self, batch: dict[str, torch.Tensor]) -> list[Product]:
-        graph = self.train_user_graph if self.train_user_graph is not None else self.eval_user_graph
-        return self._products(True, graph)
-
-    def inference_products(self) -> list[Product]:
-        return [*self._products(False, self.eval_user_graph), self.score_product(len(self.modality_names) * self.dim)]

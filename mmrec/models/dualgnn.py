@@ -10,7 +10,6 @@ from torch import nn
 
 from mmrec.data.datamodule import GraphData
 from mmrec.models.base import Recommender, check_choice
-from mmrec.models.products import Product, graph_product
 from mmrec.nn.edge_graph import EdgeGraph, bipartite_edge_graph, interaction_edges
 from mmrec.nn.features import feature_tables
 from mmrec.nn.gather import take_rows
@@ -153,19 +152,3 @@ class DualGNN(Recommender):
     def score(self, users: torch.Tensor) -> torch.Tensor:
         u_all, i_all = self.memo("final", lambda: self.forward(self.eval_user_graph))
         return u_all[users.to(self.device)] @ i_all.T
-
-    def _products(self, training: bool, user_graph: EdgeGraph) -> list[Product]:
-        """Per modality the item MLP ``d_m → 4d → d`` over every item; two SpMMs of the user–item graph over all
-        modalities at once (width ``M·d``); one SpMM of the user–user graph (width ``d``). All dense operands
-        depend on trained parameters (preferences, MLPs, fusion weights); no edge value is learned."""
-        trained = {m: self.features[m].trainable for m in self.modality_names}
-        out = self.gcn.products(self.graph, self.n_items, trained, training)
-        out.append(graph_product("S ũ (user graph)", user_graph, self.dim, grad_x=training))
-        return out
-
-    def training_products(self, batch: dict[str, torch.Tensor]) -> list[Product]:
-        graph = self.train_user_graph if self.train_user_graph is not None else self.eval_user_graph
-        return self._products(True, graph)
-
-    def inference_products(self) -> list[Product]:
-        return [*self._products(False, self.eval_user_graph), self.score_product(self.dim)]

@@ -10,7 +10,6 @@ from torch import nn
 
 from mmrec.data.datamodule import GraphData
 from mmrec.models.base import Recommender
-from mmrec.models.products import Product, graph_product, linear
 from mmrec.nn.edge_pruning import pruned_norm_adj
 from mmrec.nn.features import feature_tables
 from mmrec.nn.gather import take_rows
@@ -117,19 +116,3 @@ class FREEDOM(Recommender):
     def score(self, users: torch.Tensor) -> torch.Tensor:
         u_all, i_all = self.memo("final", lambda: self.forward(self.adj))
         return u_all[users.to(self.device)] @ i_all.T
-
-    def training_products(self, batch: dict[str, torch.Tensor]) -> list[Product]:
-        batch_size = len(batch["users"])
-        d = self.user_embedding.embedding_dim
-        adj = self.train_adj if self.train_adj is not None else self.adj
-        out = [graph_product("Â x (pruned)", adj, d, count=self.n_ui_layers),
-               graph_product("S h", self.mm_adj, d, count=self.n_mm_layers)]
-        for m in self.modality_names:
-            out.append(linear(f"W_{m} x_{m} (batch items)", 2 * batch_size, self.projections[m],
-                              grad_input=self.features[m].trainable))
-        return out
-
-    def inference_products(self) -> list[Product]:
-        d = self.user_embedding.embedding_dim
-        return [graph_product("Â x", self.adj, d, grad_x=False, count=self.n_ui_layers),
-                graph_product("S h", self.mm_adj, d, grad_x=False, count=self.n_mm_layers), self.score_product(d)]

@@ -8,7 +8,6 @@ from torch import nn
 
 from mmrec.data.datamodule import GraphData
 from mmrec.models.base import Recommender, check_choice
-from mmrec.models.products import Product, graph_product, linear
 from mmrec.nn.edge_graph import EdgeGraph, bipartite_edge_graph, interaction_edges
 from mmrec.nn.features import feature_tables
 from mmrec.nn.gather import take_rows
@@ -131,35 +130,3 @@ class GRCN(Recommender):
     def score(self, users: torch.Tensor) -> torch.Tensor:
         rep = self.memo("final", self.forward)
         return rep[users.to(self.device)] @ rep[self.n_users:].T
-
-    def _products(self, training: bool) -> list[Product]:
-        """Per modality: the item projection, (paper) the routing's SDDMM + SpMM on the [U, I] graph, the
-        attention scores (one SDDMM over the E interactions, shared by both directions) and the attention-weighted
-        messages on the [U+I, U+I] graph; then two SpMMs of the ID embeddings over the refined graph. An SDDMM
-        ``⟨a[r], b[c]⟩`` is listed as a product on its pattern (forward: a sampled product; backward: an SpMM
-        per operand, i.e. the ``grad_values`` + ``grad_x`` slots). Every operand and edge value here depends on
-        trained parameters (preferences, projections, κ, ID embeddings)."""
-        out = []
-        for m in self.modality_names:
-            c = self.projections[m].out_features
-            out.append(linear(f"W_{m} x_{m}", self.n_items, self.projections[m],
-                              grad_input=training and self.features[m].trainable, trained=training))
-            if self.faithful_to == "paper" and self.n_routing > 0:
-                out.append(graph_product(f"{m} routing: p_uᵀ f_i (SDDMM)", self.user_item, c, grad_x=training,
-                                         grad_values=training, count=self.n_routing))
-                out.append(graph_product(f"{m} routing: Σ_i α_ui f_i", self.user_item, c, grad_x=training,
-                                         grad_values=training, count=self.n_routing))
-            out.append(graph_product(f"{m}: z_tᵀ z_s (SDDMM)", self.user_item, c, grad_x=training,
-                                     grad_values=training))
-            out.append(graph_product(f"{m}: Σ_s α_ts z_s", self.graph, c, grad_x=training, grad_values=training))
-        d = self.id_embedding.shape[1]
-        out.append(graph_product("Σ_s w_ts e_s (refined graph)", self.graph, d, grad_x=training,
-                                 grad_values=training, count=2))
-        return out
-
-    def training_products(self, batch: dict[str, torch.Tensor]) -> list[Product]:
-        return self._products(training=True)
-
-    def inference_products(self) -> list[Product]:
-        width = self.id_embedding.shape[1] + sum(self.projections[m].out_features for m in self.modality_names)
-        return [*self._products(training=False), self.score_product(width)]

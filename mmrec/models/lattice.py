@@ -15,7 +15,6 @@ from mmrec.data.datamodule import GraphData
 from mmrec.data.graphs import bipartite_adjacency, scipy_to_torch
 from mmrec.errors import ConfigError
 from mmrec.models.base import Recommender, check_choice
-from mmrec.models.products import Product, dense, graph_product, linear
 from mmrec.nn.features import feature_tables
 from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import bpr_loss, l2_reg
@@ -201,66 +200,3 @@ class LATTICE(Recommender):
     def score(self, users: torch.Tensor) -> torch.Tensor:
         u_all, i_all = self.memo("final", lambda: self.forward(self.item_graph()))
         return u_all[users.to(self.device)] @ i_all.T
-
-    # ---- the work the math needs -------------------------------------------------------------------------------
-    def _graph_products(self, training: bool) -> list[Product]:
-        """Building the learned graph: per modality the projection of every item and the all-pairs cosine
-        similarity ``ẑ ẑᵀ`` its top-k needs (no gradient: the neighbour choice is not differentiable)."""
-        out = []
-        for m in self.modality_names:
-            proj = self.projections[m]
-            out.append(linear(f"W_{m} x_{m}", self.n_items, proj,
-                              grad_input=training and self.features[m].trainable, trained=training))
-            out.append(dense(f"kNN: cos(z_{m}) all pairs", self.n_items, proj.out_features, self.n_items,
-                             grad_right=False))
-        return out
-
-    def _propagation_products(self, training: bool, item_graph: torch.Tensor, learned_values: bool = False
-                              ) -> list[Product]:
-        """``Ã^{L_i}`` over the item IDs and the CF backbone over the user–item graph; every dense operand is a
-        trained embedding or derives from one. ``learned_values``: Ã carries gradients (its edge values' gradient
-        is one sampled product over its edges)."""
-        d, out = self.item_embedding.embedding_dim, []
-        if self.n_layers > 0:
-            out.append(graph_product("Ã h (item graph)", item_graph, d, grad_x=training, grad_values=learned_values,
-                                     count=self.n_layers))
-        if self.cf_model == "lightgcn" and self.n_ui_layers > 0:
-            out.append(graph_product("Â x (user–item)", self.adj, d, grad_x=training, count=self.n_ui_layers))
-        elif self.cf_model == "ngcf":
-            n = self.n_users + self.n_items
-            for layer, (gc, bi) in enumerate(zip(self.gc_linears, self.bi_linears, strict=True)):
-                out.append(graph_product(f"ngcf{layer}: Â e", self.adj, gc.in_features, grad_x=training))
-                out.append(linear(f"ngcf{layer}: W_gc side", n, gc, grad_input=training, trained=training))
-                out.append(linear(f"ngcf{layer}: W_bi (e ⊙ side)", n, bi, grad_input=training, trained=training))
-        return out
-
-    def _current_item_graph(self) -> torch.Tensor:
-        """The learned graph a step runs on (the epoch's one when built; else built now, without gradients)."""
-        if self.train_item_graph is not None and self.faithful_to == "reference":
-            return self.train_item_graph
-        with torch.no_grad():
-            return self.item_graph()
-
-    def training_products(self, batch: dict[str, torch.Tensor]) -> list[Product]:
-        """``paper``: every step rebuilds the graph with gradients. ``reference``: a step on the epoch's detached
-        graph (the rebuild of each epoch's first step is in :meth:`epoch_products`)."""
-        paper = self.faithful_to == "paper"
-        out = self._graph_products(True) if paper else []
-        return [*out, *self._propagation_products(True, self._current_item_graph(), learned_values=paper)]
-
-    def epoch_products(self) -> list[Product]:
-        """``reference``: the first step of each epoch rebuilds the graph with gradients (projections forward and
-        backward, all-pairs similarities)."""
-        if self.faithful_to != "reference":
-            return []
-        graph = self._current_item_graph()
-        values_grad = Product("Ã values' gradient: sampled ⟨g_r, h_c⟩ per edge", graph.shape[0], graph.shape[1],
-                              self.item_embedding.embedding_dim, grad_right=False, count=self.n_layers,
-                              nnz=int(graph._nnz()), graph=graph)  # as many FLOPs as one forward product
-        return [*self._graph_products(True), values_grad] if self.n_layers else self._graph_products(True)
-
-    def inference_products(self) -> list[Product]:
-        with torch.no_grad():
-            graph = self.item_graph()
-        return [*self._graph_products(False), *self._propagation_products(False, graph),
-                self.score_product(self.item_embedding.embedding_dim)]

@@ -11,7 +11,6 @@ from mmrec.data.datamodule import GraphData
 from mmrec.data.graphs import scipy_to_torch
 from mmrec.errors import ConfigError
 from mmrec.models.base import Recommender, check_choice
-from mmrec.models.products import Product, dense, graph_product
 from mmrec.nn.features import feature_tables
 from mmrec.nn.gather import take_rows
 from mmrec.nn.hypergraph import gumbel_softmax, hypergraph_propagate
@@ -206,47 +205,3 @@ class LGMRec(Recommender):
     def score(self, users: torch.Tensor) -> torch.Tensor:
         u_all, i_all = self.memo("final", self._evaluation_embeddings)
         return u_all[users.to(self.device)] @ i_all.T
-
-    # ---- the products the math needs (mmrec.models.products) ----------------------------------------------------
-    def _products(self, training: bool, batch_size: int = 0) -> list[Product]:
-        """Per step (training) or per evaluation: collaborative, modality and hypergraph embeddings, plus (training)
-        the contrastive logits. A training step needs every row of ``G_m`` only where ``G_m`` supplies contrastive
-        candidates (every modality after the first); the first modality's last hypergraph layer is needed on the
-        batch's rows only (its items ``[i⁺; i⁻]``, its users). Only the last layer's user rows are ever needed."""
-        d, n_hyper = self.user_embedding.embedding_dim, self.n_hyper_layers
-        out: list[Product] = []
-        if self.cf_model == "lightgcn" and self.n_ui_layers:
-            out.append(graph_product("Â E (collaborative)", self.adj, d, grad_x=training, count=self.n_ui_layers))
-        for j, m in enumerate(self.modality_names):
-            x_grad = training and self.features[m].trainable
-            d_m, a = self.hyperedges[m].shape  # [d_m, A]
-            out += [dense(f"X_{m} W_{m}", self.n_items, d_m, d, grad_left=x_grad, grad_right=training),
-                    graph_product(f"R F_{m}", self.interactions, d, grad_x=training)]
-            if self.n_mm_layers:
-                out.append(graph_product(f"Â E_{m}", self.adj, d, grad_x=training, count=self.n_mm_layers))
-            out += [dense(f"X_{m} V_{m}", self.n_items, d_m, a, grad_left=x_grad, grad_right=training),
-                    graph_product(f"R X_{m} V_{m}", self.interactions, a, grad_x=training)]
-            full = not training or j > 0  # G_m's every row: evaluation, or contrastive candidates
-            last_items = self.n_items if full else min(2 * batch_size, self.n_items)
-            last_users = self.n_users if full else min(batch_size, self.n_users)
-            g = dict(grad_left=training, grad_right=training)
-            out.append(dense(f"H_{m}ᵀ E_i", a, self.n_items, d, count=n_hyper, **g))
-            if n_hyper > 1:
-                out.append(dense(f"H_{m} Λ (items, inner layers)", self.n_items, a, d, count=n_hyper - 1, **g))
-            out += [dense(f"H_{m} Λ (items, last layer)", last_items, a, d, **g),
-                    dense(f"H_{m},users Λ (last layer)", last_users, a, d, **g)]
-        if training:
-            n_pairs = len(self.modality_names) * (len(self.modality_names) - 1) // 2
-            if n_pairs:
-                out += [dense("HCL users [B, d] @ [d, U]", batch_size, d, self.n_users, grad_left=True,
-                              count=n_pairs),
-                        dense("HCL items [B, d] @ [d, I]", batch_size, d, self.n_items, grad_left=True,
-                              count=n_pairs)]
-        return out
-
-    def training_products(self, batch: dict[str, torch.Tensor]) -> list[Product]:
-        batch_size = len(batch["users"])
-        return self._products(training=True, batch_size=batch_size)
-
-    def inference_products(self) -> list[Product]:
-        return [*self._products(training=False), self.score_product(self.user_embedding.embedding_dim)]

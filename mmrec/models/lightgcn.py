@@ -6,7 +6,6 @@ import torch
 
 from mmrec.data.datamodule import GraphData
 from mmrec.models.base import Recommender
-from mmrec.models.products import Product, graph_product
 from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import bpr_loss, l2_reg
 from mmrec.nn.propagation import bipartite_propagate, propagate
@@ -45,11 +44,3 @@ class LightGCN(Recommender):
     def score(self, users: torch.Tensor) -> torch.Tensor:
         u_all, i_all = self.memo("final", self.forward)
         return u_all[users.to(self.device)] @ i_all.T
-
-    def training_products(self, batch: dict[str, torch.Tensor]) -> list[Product]:
-        d = self.user_embedding.embedding_dim
-        return [graph_product("Â x", self.adj, d, count=self.n_layers)]
-
-    def inference_products(self) -> list[Product]:
-        d = self.user_embedding.embedding_dim
-        return [graph_product("Â x", self.adj, d, grad_x=False, count=self.n_layers), self.score_product(d)]

@@ -7,7 +7,6 @@ from torch import nn
 
 from mmrec.data.datamodule import GraphData
 from mmrec.models.base import Recommender, check_choice
-from mmrec.models.products import NodeFusionProducts, Product, graph_product, linear
 from mmrec.nn.batch_nodes import batch_nodes
 from mmrec.nn.features import feature_tables
 from mmrec.nn.gather import take_rows
@@ -22,7 +21,7 @@ def sigmoid_gate(dim: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(dim, dim), nn.Sigmoid())
 
 
-class MGCN(NodeFusionProducts, Recommender):
+class MGCN(Recommender):
     """MGCN: a user–item view and one item–item view per modality, fused by behaviour-aware attention.
 
     With modalities ``m = 1..M`` (any names: each gets its own projection, purifier gate and preference gate;
@@ -132,25 +131,3 @@ class MGCN(NodeFusionProducts, Recommender):
     def score(self, users: torch.Tensor) -> torch.Tensor:
         final = self.memo("final", lambda: self.forward()[0])
         return final[users.to(self.device)] @ final[self.n_users:].T
-
-    def _products(self, training: bool, rows: int) -> list[Product]:
-        """The graphs over every node; the per-node fusion (attention, preference gates) over ``rows`` nodes
-        (in training the batch's distinct nodes: the only rows the loss reads)."""
-        d, n_mod = self.user_embedding.embedding_dim, len(self.modality_names)
-        out = [graph_product("Â x", self.adj, d, grad_x=training, count=self.n_ui_layers)] if self.n_ui_layers else []
-        for j, m in enumerate(self.modality_names):
-            out.append(linear(f"W_{m} x_{m}", self.n_items, self.projections[m],
-                              grad_input=training and self.features[m].trainable, trained=training))
-            out.append(linear(f"purifier gate {m}", self.n_items, self.purifier_gates[m][0], grad_input=training,
-                              trained=training))
-            if self.n_layers:
-                out.append(graph_product(f"Ŝ_{m} x̃_{m}", getattr(self, f"item_graph_{j}"), d, grad_x=training,
-                                         count=self.n_layers))
-            out.append(graph_product(f"R̂ h_{m}", self.ui_block, d, grad_x=training))
-            out.append(linear(f"preference gate {m}", rows, self.preference_gates[m][0], grad_input=training,
-                              trained=training))
-        query, score = self.query_common[0], self.query_common[2]
-        out.append(linear("attention W_q e_m", rows * n_mod, query, grad_input=training, trained=training))
-        out.append(linear("attention qᵀ tanh(·)", rows * n_mod, score, grad_input=training, trained=training))
-        return out
-

@@ -11,7 +11,6 @@ from torch import nn
 from mmrec.data.datamodule import GraphData
 from mmrec.errors import ConfigError
 from mmrec.models.base import Recommender
-from mmrec.models.products import Product, dense, graph_product, linear
 from mmrec.nn.edge_graph import bipartite_edge_graph, interaction_edges
 from mmrec.nn.features import feature_tables
 from mmrec.nn.gather import take_rows
@@ -196,32 +195,3 @@ class MMGCN(Recommender):
     def score(self, users: torch.Tensor) -> torch.Tensor:
         rep = self.memo("final", self.forward)
         return rep[users.to(self.device)] @ rep[self.n_users:].T
-
-    def _products(self, training: bool) -> list[Product]:
-        n, out = self.n_users + self.n_items, []
-        for m in self.modality_names:
-            fixed = self._fixed(m)
-            if m in self.projections:
-                out.append(linear(f"P_{m} f_{m}", self.n_items, self.projections[m],
-                                  grad_input=training and self.features[m].trainable, trained=training))
-            x_grad = training and not fixed  # x⁰ depends on trained tables
-            for depth, layer in enumerate(self.layers[m]):
-                x_grad = x_grad or (training and depth > 0)
-                out.append(linear(f"{m}{depth}: x W1", n, layer.conv, grad_input=x_grad, trained=training))
-                if not (depth == 0 and fixed):
-                    out.append(graph_product(f"{m}{depth}: D⁻¹A (x W1)", self.graph, layer.conv.out_features,
-                                             grad_x=training))
-                out.append(linear(f"{m}{depth}: W2 x", n, layer.linear, grad_input=x_grad, trained=training))
-                a_out, d = layer.conv.out_features, layer.linear.out_features
-                if layer.concat:
-                    out.append(dense(f"{m}{depth}: W3 h", n, a_out, d, grad_left=training, grad_right=training))
-                    out.append(dense(f"{m}{depth}: W3 x̂", n, d, d, grad_left=training, grad_right=training))
-                else:
-                    out.append(dense(f"{m}{depth}: W3 h", n, a_out, d, grad_left=training, grad_right=training))
-        return out
-
-    def training_products(self, batch: dict[str, torch.Tensor]) -> list[Product]:
-        return self._products(training=True)
-
-    def inference_products(self) -> list[Product]:
-        return [*self._products(training=False), self.score_product(self.id_embedding.shape[1])]

@@ -13,7 +13,6 @@ from mmrec.cache import cached_tensor, hash_parts
 from mmrec.data.datamodule import GraphData
 from mmrec.errors import ConfigError
 from mmrec.models.base import Recommender, check_choice
-from mmrec.models.products import Product, dense, graph_product, linear
 from mmrec.nn.features import feature_tables
 from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import bpr_loss, info_nce
@@ -173,39 +172,3 @@ class PGL(Recommender):
     def score(self, users: torch.Tensor) -> torch.Tensor:
         u_all, i_all = self.memo("final", lambda: self.forward(self.adj))
         return u_all[users.to(self.device)] @ i_all.T
-
-
-
-    # ---- the products the math needs (mmrec.models.products) ----------------------------------------------------
-    def _products(self, adj: torch.Tensor, training: bool) -> list[Product]:
-        """Projecting every item (the graphs need them all), the item graph and the user–item graph ``adj``."""
-        width = sum(self.projections[m].out_features for m in self.modality_names)  # M·d
-        out = [linear(f"W_{m} x_{m}", self.n_items, self.projections[m],
-                      grad_input=training and self.features[m].trainable, trained=training)
-               for m in self.modality_names]
-        if self.n_mm_layers:
-            out.append(graph_product("S h", self.mm_adj, width, grad_x=training, count=self.n_mm_layers))
-        if self.n_ui_layers:
-            out.append(graph_product("G x" if training else "Â x", adj, width, grad_x=training,
-                                     count=self.n_ui_layers))
-        return out
-
-    def training_products(self, batch: dict[str, torch.Tensor]) -> list[Product]:
-        batch_size = len(batch["users"])
-        if self.train_adj is not None:
-            adj = self.train_adj
-        elif self.mode == "global":
-            adj = self.global_subgraph
-        else:  # before the first epoch: a stand-in sample of the same size (private generator: no RNG drawn)
-            adj = local_principal_subgraph(self.edge_users, self.edge_items, self.n_users, self.n_items,
-                                           self.keep_ratio,
-                                           generator=torch.Generator(self.edge_users.device).manual_seed(0))
-        out = self._products(adj, training=True)
-        if self.reg_weight:  # in-batch InfoNCE logits of the users' and the positives' two dropout views
-            width = sum(self.projections[m].out_features for m in self.modality_names)
-            out.append(dense("InfoNCE [B, M·d] @ [M·d, B]", batch_size, width, batch_size, grad_left=True, count=2))
-        return out
-
-    def inference_products(self) -> list[Product]:
-        width = sum(self.projections[m].out_features for m in self.modality_names)
-        return [*self._products(self.adj, training=False), self.score_product(width)]

@@ -13,7 +13,6 @@ from mmrec.data.datamodule import GraphData
 from mmrec.data.graphs import cosine_normalize
 from mmrec.errors import ConfigError
 from mmrec.models.base import Recommender, check_choice
-from mmrec.models.products import Product, dense, graph_product, linear
 from mmrec.nn.edge_graph import EdgeGraph, edge_graph_from_sparse
 from mmrec.nn.features import FeatureTable
 from mmrec.nn.gather import take_rows
@@ -285,68 +284,3 @@ class SLMRec(Recommender):
     def score(self, users: torch.Tensor) -> torch.Tensor:
         u_all, i_all, _ = self.memo("final", self.forward)
         return u_all[users.to(self.device)] @ i_all.T
-
-    # ---- the work the math needs (mmrec.models.products) -------------------------------------------------
-    def _propagation_products(self, training: bool) -> list[Product]:
-        """``Â^l [E_u; X_v]`` of every view ``v``, ``l ≤ L``. By linearity it is ``Â^l [E_u; 0] + Â^l [0; X_v]``:
-        the users' part is common to all views (width d), the items' part is per view (width (M+1)·d); on the
-        bipartite graph each part alternates between the two blocks of Â (layer 1: the users' part reaches the
-        items, the items' parts reach the users)."""
-        to_users, to_items = self.to_users, self.to_items
-        d, views, odd, even = self.dim, len(self.modality_names) + 1, (self.n_layers + 1) // 2, self.n_layers // 2
-        spec = [("Â_IU: user part (common to the views)", to_items, d, odd),
-                ("Â_UI: user part (common to the views)", to_users, d, even),
-                ("Â_UI: item parts of the views", to_users, views * d, odd),
-                ("Â_IU: item parts of the views", to_items, views * d, even)]
-        return [graph_product(label, g, n, grad_x=training, count=c) for label, g, n, c in spec if c]
-
-    def _dropout_propagation_products(self, live: int, masked: int, count: int) -> list[Product]:
-        """``count`` FD propagations (dropout after every layer) of ``live`` view blocks with item inputs and
-        ``masked`` blocks whose item inputs are zero. Layer 1 before its dropout is the main propagation's;
-        each later layer is the whole Â for the live blocks and one block of Â for a masked one (zero on one
-        side: layer 2 reaches the users, layer 3 the items, ...)."""
-        to_users, to_items = self.to_users, self.to_items
-        d, later = self.dim, self.n_layers - 1
-        spec = [("Â h (dropout view)", self.graph, live * d, later),
-                ("Â_UI h (dropout view, masked block)", to_users, d, masked * (self.n_layers // 2)),
-                ("Â_IU h (dropout view, masked block)", to_items, d, masked * ((self.n_layers - 1) // 2))]
-        return [graph_product(label, g, n, count=count * c) for label, g, n, c in spec if c]
-
-    def _fusion_products(self, rows_u: int, rows_i: int, training: bool, count: int = 1) -> list[Product]:
-        return [linear("G_u fuse(u views)", rows_u, self.user_fusion, grad_input=training, trained=training,
-                       count=count),
-                linear("G_i fuse(i views)", rows_i, self.item_fusion, grad_input=training, trained=training,
-                       count=count)]
-
-    def training_products(self, batch: dict[str, torch.Tensor]) -> list[Product]:
-        batch_size = len(batch["users"])
-        b, d, n_views = batch_size, self.dim, len(self.modality_names) + 1
-        out = [linear(f"W_{m} x̂_{m}", self.n_items, self.projections[m], grad_input=self.features[m].trainable)
-               for m in self.modality_names]
-        out += self._propagation_products(training=True)
-        out += self._fusion_products(b, b, training=True)  # the batch's users and positive items only
-        out.append(dense("main InfoNCE u iᵀ", b, d, b, grad_left=True))
-        if self.ssl_task == "FAC":
-            for level, step in zip(self.fac_levels, self.fac_chain, strict=True):
-                out.append(linear(f"FAC chain → {level}", b, step, grad_input=True))
-                if level in self.fac_heads:
-                    head = self.fac_heads[level]
-                    out.append(linear(f"FAC head {level}", b, head, grad_input=True))
-                    out.append(dense(f"FAC InfoNCE {level}", b, head.out_features, b, grad_left=True))
-            return out
-        # FD / FM / FD+FM: two more views, contrasted on the batch's users and items. Without dropout (FM) a
-        # masked view's propagation is the main one's parts (no product); with dropout layers 2.. are new.
-        if self.ssl_task == "FD":
-            out += self._dropout_propagation_products(n_views, 0, count=2)
-        elif self.ssl_task == "FD+FM":
-            out += self._dropout_propagation_products(n_views - 1, 1, count=2)
-        out += self._fusion_products(b, b, training=True, count=2)
-        out.append(dense("SSL InfoNCE (users, items)", b, d, b, grad_left=True, count=2))
-        return out
-
-    def inference_products(self) -> list[Product]:
-        out = [linear(f"W_{m} x̂_{m}", self.n_items, self.projections[m], trained=False)
-               for m in self.modality_names]
-        out += self._propagation_products(training=False)
-        out += self._fusion_products(self.n_users, self.n_items, training=False)
-        return [*out, self.score_product(self.dim)]

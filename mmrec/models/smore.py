@@ -9,7 +9,6 @@ from torch import nn
 from mmrec.data.datamodule import GraphData
 from mmrec.models.base import Recommender, check_choice
 from mmrec.models.mgcn import sigmoid_gate
-from mmrec.models.products import NodeFusionProducts, Product, graph_product, linear
 from mmrec.nn.batch_nodes import batch_nodes
 from mmrec.nn.features import feature_tables
 from mmrec.nn.gather import take_rows
@@ -36,7 +35,7 @@ def spectral_fusion(xs: list[torch.Tensor], weight: torch.Tensor) -> torch.Tenso
     return torch.fft.irfft(spectrum * torch.view_as_complex(weight), n=xs[0].shape[1], dim=1, norm="ortho")
 
 
-class SMORE(NodeFusionProducts, Recommender):
+class SMORE(Recommender):
     """SMORE: denoise each modality and fuse all of them in the frequency domain, then convolve item IDs over
     modality-specific and fused item graphs, weighted by behaviour-aware preferences.
 
@@ -179,30 +178,3 @@ class SMORE(NodeFusionProducts, Recommender):
     def score(self, users: torch.Tensor) -> torch.Tensor:
         final = self.memo("final", lambda: self.forward()[0])
         return final[users.to(self.device)] @ final[self.n_users:].T
-
-    def _products(self, training: bool, rows: int) -> list[Product]:
-        """The item inputs and graphs over every node; the per-node preference part (queries, preference gates)
-        over ``rows`` nodes (in training the batch's distinct nodes, the only rows the loss reads).
-        The FFTs are not matrix products."""
-        d = self.user_embedding.embedding_dim
-        kw = dict(grad_input=training, trained=training)
-        out = [graph_product("Â x", self.adj, d, grad_x=training, count=self.n_ui_layers)] if self.n_ui_layers else []
-
-        def item_view(name: str, graph: torch.Tensor) -> None:
-            if self.n_layers:
-                out.append(graph_product(f"Ŝ_{name} x̃_{name}", graph, d, grad_x=training, count=self.n_layers))
-            out.append(graph_product(f"R̂ h_{name}", self.ui_block, d, grad_x=training))
-
-        out.append(linear("fusion purifier gate", self.n_items, self.fusion_purifier_gate[0], **kw))
-        item_view("f", self.fusion_graph)
-        for j, m in enumerate(self.modality_names):
-            out.append(linear(f"W_{m} x_{m}", self.n_items, self.projections[m],
-                              grad_input=training and self.features[m].trainable, trained=training))
-            out.append(linear(f"purifier gate {m}", self.n_items, self.purifier_gates[m][0], **kw))
-            item_view(m, getattr(self, f"item_graph_{j}"))
-            out.append(linear(f"query {m}: W¹ e_f", rows, self.queries[m][0], **kw))
-            out.append(linear(f"query {m}: W² tanh(·)", rows, self.queries[m][2], **kw))
-            out.append(linear(f"preference gate {m}", rows, self.preference_gates[m][0], **kw))
-        out.append(linear("fusion preference gate", rows, self.fusion_preference_gate[0], **kw))
-        return out
-

@@ -7,7 +7,6 @@ from torch import nn
 
 from mmrec.data.datamodule import GraphData
 from mmrec.models.base import Recommender, check_choice
-from mmrec.models.products import Product, linear
 from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import bpr_loss, emb_norm_reg
 
@@ -74,17 +73,3 @@ class VBPR(Recommender):
         i_all = self.memo("items", self.item_representation)
         s = self.user_embedding[users.to(self.device)] @ i_all.T  # [b, I]
         return s + self.memo("bias", self._bias).unsqueeze(0) if self.faithful_to == "paper" else s
-
-    def training_products(self, batch: dict[str, torch.Tensor]) -> list[Product]:
-        batch_size = len(batch["users"])
-        out = [linear("E f (batch items)", 2 * batch_size, self.item_linear)]
-        if self.faithful_to == "paper":
-            out.append(linear("β'ᵀ f", self.n_items, self.content_bias))
-        return out
-
-    def inference_products(self) -> list[Product]:
-        out = [linear("E f", self.n_items, self.item_linear, trained=False),
-               self.score_product(self.user_embedding.shape[1])]
-        if self.faithful_to == "paper":
-            out.append(linear("β'ᵀ f", self.n_items, self.content_bias, trained=False))
-        return out

@@ -20,7 +20,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmrec.models.products import Product, graph_product, linear
 from mmrec.nn.edge_graph import EdgeGraph
 from mmrec.nn.propagation import propagate
 
@@ -44,21 +43,6 @@ class ModalityPreferenceGCN(nn.Module):
     def item_projection(self, modality: str, x: torch.Tensor) -> torch.Tensor:
         """``t_m`` [I, d] from raw features x [I, d_m]."""
         return self.mlp_out[modality](F.leaky_relu(self.mlp_in[modality](x)))
-
-    def products(self, graph: EdgeGraph, n_items: int, tables_trained: Mapping[str, bool],
-                 training: bool) -> list[Product]:
-        """The matrix products of one forward (and, ``training``, their backward): per modality the item MLP over
-        every item (input gradient only for trained feature tables), then ``n_hops`` SpMMs of ``graph`` over all
-        modalities at once (see :mod:`mmrec.models.products`)."""
-        out = []
-        for m in self.modalities:
-            out.append(linear(f"W¹_{m} x_{m}", n_items, self.mlp_in[m],
-                              grad_input=training and tables_trained[m], trained=training))
-            out.append(linear(f"W²_{m} h_{m}", n_items, self.mlp_out[m], grad_input=training, trained=training))
-        if self.n_hops > 0:
-            out.append(graph_product("Â z (all modalities)", graph, len(self.modalities) * self.dim,
-                                     grad_x=training, count=self.n_hops))
-        return out
 
     def forward(self, graph: EdgeGraph, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
         z = [

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from mmrec.models.products import count_work, dense, graph_product, total_flops
+from benchmarks.yardsticks.cost import dense, graph_product, total_flops
+from benchmarks.yardsticks.counter import count_work
 from mmrec.nn.edge_graph import EdgeGraph
 
 
