@@ -7,6 +7,7 @@ batches for training, and user blocks with exclusion / relevance masks for full-
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +57,16 @@ class GraphData:
                 lambda: graphs.normalized_bipartite(self.train_matrix),
             )
         return self._memo[key]
+
+    def weighted_item_knn(self, weights: Mapping[str, float], k: int) -> torch.Tensor:
+        """``Σ_m w_m · norm_sym(kNN_k(cos(x_m)))``, sparse [I, I]: the frozen item–item graph of FREEDOM, DRAGON
+        and PGL (summed in ``weights`` order)."""
+        graph = None
+        for m, w in weights.items():
+            g = self.item_knn(m, k, norm="sym") * w
+            graph = g if graph is None else (graph + g).coalesce()
+        assert graph is not None, "weighted_item_knn needs at least one modality"
+        return graph
 
     def item_knn(self, modality: str | torch.Tensor, k: int, norm: str = "sym", include_self: bool = True) -> torch.Tensor:
         """Sparse [I, I] kNN graph (cosine) of a modality's features (or of a given tensor), normalised."""

@@ -1,7 +1,8 @@
 """The model contract.
 
-Gradient models implement ``loss(batch) -> Tensor`` and ``score(users) -> Tensor[len(users), n_items]``
-(``forward`` as they like). Models without gradient training (MostPop, ItemKNN, ...) set ``trainable = False``
+Gradient models implement ``loss(batch) -> Tensor`` and either ``final_embeddings() -> (users [U, d], items
+[I, d])``, whose inner products are the scores, or ``score(users) -> Tensor[len(users), n_items]`` (``forward`` as
+they like). Models without gradient training (MostPop, ItemKNN, ...) set ``trainable = False``
 and implement ``fit(train_matrix)`` and ``score(users)``. Everything else — the training loop, evaluation,
 masking, logging, checkpointing — belongs to this base class or to Lightning.
 
@@ -46,7 +47,6 @@ class Recommender(pl.LightningModule):
     min_modalities: ClassVar[int] = 0
     uses_features_at_inference: ClassVar[bool] = False
     trainable: ClassVar[bool] = True
-    fine_tunes_features_by_default: ClassVar[bool | None] = None  # None: model has no raw feature tables
 
     def __init__(self, data: GraphData, lr: float = 1e-3, weight_decay: float = 0.0):
         super().__init__()
@@ -71,13 +71,23 @@ class Recommender(pl.LightningModule):
         raise NotImplementedError(f"{type(self).__name__} must implement loss(batch)")
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError(f"{type(self).__name__} must implement score(users)")
+        """``u_allᵀ i_all`` rows of ``users`` from :meth:`final_embeddings` (memoised during evaluation)."""
+        u_all, i_all = self.memo("final", self.final_embeddings)
+        return u_all[users.to(self.device)] @ i_all.T
+
+    def final_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(users [U, d], items [I, d]) whose inner products are the scores (override this or ``score``)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement final_embeddings() or score(users)")
 
     def fit(self, train_matrix: sp.csr_matrix) -> None:
         raise NotImplementedError(f"{type(self).__name__} is not fitted in closed form")
 
     def prepare(self, data: GraphData) -> None:
         """Build feature/graph-derived, non-trainable structures (override; called by ``attach``)."""
+
+    def load_content(self, data: GraphData) -> None:
+        """Take ``data``'s item content into the model's own tables (called by ``attach`` before ``prepare``;
+        see :class:`~mmrec.models.multimodal.MultimodalRecommender`)."""
 
     # ---- data attachment -------------------------------------------------------------------------------------
     @classmethod
@@ -105,6 +115,7 @@ class Recommender(pl.LightningModule):
         self.check_modalities(data.modalities)
         self.data = data
         self._memo.clear()
+        self.load_content(data)
         self.prepare(data)
         return self
 

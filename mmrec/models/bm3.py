@@ -8,16 +8,15 @@ from torch import nn
 
 from mmrec.data.datamodule import GraphData
 from mmrec.errors import ConfigError
-from mmrec.models.base import Recommender, check_choice
+from mmrec.models.multimodal import MultimodalRecommender
 from mmrec.nn.edge_graph import edge_graph_from_sparse
-from mmrec.nn.features import feature_tables
 from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import emb_norm_reg
 from mmrec.nn.propagation import propagate
 from mmrec.nn.ssl_losses import bootstrap_cosine_loss
 
 
-class BM3(Recommender):
+class BM3(MultimodalRecommender):
     """BM3: negative-free self-supervision; content shapes training only, scores use ID embeddings.
 
     With ID embeddings ``E_u`` [U, d], ``E_i`` [I, d], a shared predictor ``f_p(x) = W_p x + b_p`` (d → d)
@@ -45,9 +44,7 @@ class BM3(Recommender):
     tables are fine-tuned — the reference; ``freeze_features=true`` freezes them).
     """
 
-    min_modalities = 1
     uses_features_at_inference = False
-    fine_tunes_features_by_default = True
 
     def __init__(
         self,
@@ -61,27 +58,20 @@ class BM3(Recommender):
         freeze_features: bool = False,
         lr: float = 1e-3,
     ):
-        super().__init__(data, lr=lr)
-        check_choice("bm3.faithful_to", faithful_to, ("reference", "paper"))
+        super().__init__(data, lr=lr, faithful_to=faithful_to, freeze_features=freeze_features)
         if not 0.0 <= dropout < 1.0:
             raise ConfigError(f"bm3.dropout={dropout!r}; must be in [0, 1)")
-        self.faithful_to, self.n_layers, self.dropout = faithful_to, n_layers, dropout
+        self.n_layers, self.dropout = n_layers, dropout
         self.reg_weight, self.cl_weight = reg_weight, cl_weight
-        self.modality_names = list(data.modalities)
         self.build_id_embeddings(embedding_dim)
         self.predictor = nn.Linear(embedding_dim, embedding_dim)
         nn.init.xavier_normal_(self.predictor.weight)
-        feats = {m: data.feature(m) for m in self.modality_names}
-        self.features = feature_tables(feats, trainable=not freeze_features)
-        self.projections = nn.ModuleDict({m: nn.Linear(x.shape[1], embedding_dim) for m, x in feats.items()})
-        for lin in self.projections.values():
-            nn.init.xavier_normal_(lin.weight)
+        self.build_projections(embedding_dim, init=nn.init.xavier_normal_)
         self.attach(data)
 
     def prepare(self, data: GraphData) -> None:
         self.graph = edge_graph_from_sparse(data.norm_adj()).to(self._device_hint())  # Â, CSR
-        for m in self.modality_names:  # only training reads them: a test-time knockout cannot change a score
-            self.features[m].load(data.feature(m))
+        # the tables take knocked-out inputs too, but only training reads them: a score cannot change
 
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Propagated (users [U, d], items [I, d]) before the predictor."""
@@ -109,10 +99,6 @@ class BM3(Recommender):
             content = content + align + masked
         return rec_ui + rec_iu + self.reg_weight * emb_norm_reg(u_all, i_all) + self.cl_weight * content
 
-    def _final(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def final_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         users, items = self.forward()
         return self.predictor(users), self.predictor(items)
-
-    def score(self, users: torch.Tensor) -> torch.Tensor:
-        u_all, i_all = self.memo("final", self._final)
-        return u_all[users.to(self.device)] @ i_all.T

@@ -115,7 +115,6 @@ class DAMRS(Recommender):
 
     min_modalities = 1
     uses_features_at_inference = True
-    fine_tunes_features_by_default = None
 
     def __init__(
         self,

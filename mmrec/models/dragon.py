@@ -12,10 +12,9 @@ from torch import nn
 
 from mmrec.data.datamodule import GraphData
 from mmrec.data.graphs import bipartite_adjacency, scipy_to_torch
-from mmrec.models.base import Recommender, check_choice
-from mmrec.models.freedom import FREEDOM
+from mmrec.models.base import check_choice
+from mmrec.models.multimodal import MultimodalRecommender, item_graph_weights
 from mmrec.nn.edge_graph import EdgeGraph, edge_graph_from_sparse
-from mmrec.nn.features import feature_tables
 from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import bpr_loss
 from mmrec.nn.modality_gcn import ModalityPreferenceGCN
@@ -31,7 +30,7 @@ def row_normalized_bipartite(data: GraphData) -> torch.Tensor:
     return scipy_to_torch(sp.diags(inv.astype("float32")) @ a)
 
 
-class DRAGON(Recommender):
+class DRAGON(MultimodalRecommender):
     """DRAGON: heterogeneous (user–item) and homogeneous (item–item, user–user) graphs, concatenated.
 
     With modalities ``m = 1..M`` (any names: one heterogeneous branch each; the item graph sums the ``M``
@@ -68,10 +67,6 @@ class DRAGON(Recommender):
     (+ ``I · Σ_m d_m`` when ``freeze_features=false``).
     """
 
-    min_modalities = 1
-    uses_features_at_inference = True
-    fine_tunes_features_by_default = False
-
     def __init__(
         self,
         data: GraphData,
@@ -89,20 +84,14 @@ class DRAGON(Recommender):
         freeze_features: bool = True,
         lr: float = 1e-4,
     ):
-        super().__init__(data, lr=lr)
-        check_choice("dragon.faithful_to", faithful_to, ("reference", "paper"))
+        super().__init__(data, lr=lr, faithful_to=faithful_to, freeze_features=freeze_features)
         check_choice("dragon.aggr_mode", aggr_mode, ("add", "mean"))
         check_choice("dragon.user_aggr", user_aggr, ("softmax", "mean"))
-        self.faithful_to, self.aggr_mode, self.user_aggr = faithful_to, aggr_mode, user_aggr
+        self.aggr_mode, self.user_aggr = aggr_mode, user_aggr
         self.n_mm_layers, self.knn_k, self.user_k, self.reg_weight = n_mm_layers, knn_k, user_k, reg_weight
         self.dim = embedding_dim
-        self.modality_names = list(data.modalities)
-        self.alpha = FREEDOM._modality_weights(self.modality_names, mm_image_weight, modality_weights)
-        feats = {m: data.feature(m) for m in self.modality_names}
-        self.features = feature_tables(feats, trainable=not freeze_features)
-        self.gcn = ModalityPreferenceGCN(
-            self.n_users, {m: x.shape[1] for m, x in feats.items()}, embedding_dim, n_hops=n_layers
-        )
+        self.alpha = item_graph_weights(self.modality_names, mm_image_weight, modality_weights)
+        self.gcn = ModalityPreferenceGCN(self.n_users, self.feature_dims, embedding_dim, n_hops=n_layers)
         n_mod = len(self.modality_names)
         self.user_weight: nn.Parameter | None = None
         if n_mod > 1:  # [U, M, 1] as in the reference: a Xavier-normal draw, then a softmax over modalities
@@ -113,16 +102,12 @@ class DRAGON(Recommender):
 
     # ---- derived structures ------------------------------------------------------------------------------
     def prepare(self, data: GraphData) -> None:
-        for m in self.modality_names:  # test-time knockout: the tables take the knocked-out inputs
-            self.features[m].load(data.feature(m))
         adj = data.norm_adj() if self.aggr_mode == "add" else row_normalized_bipartite(data)
         device = self._device_hint()
         self.graph = edge_graph_from_sparse(adj).to(device)  # Â, CSR
-        item_graph = None
-        for m in self.modality_names:  # frozen item–item graph of the (post-knockout) raw features
-            g = data.item_knn(m, self.knn_k, norm="sym") * self.alpha[m]
-            item_graph = g if item_graph is None else (item_graph + g).coalesce()
-        self.item_graph = edge_graph_from_sparse(item_graph).to(device)  # S, CSR
+        # frozen item–item graph of the (post-knockout) raw features, CSR
+        item_graph = data.weighted_item_knn({m: self.alpha[m] for m in self.modality_names}, self.knn_k)
+        self.item_graph = edge_graph_from_sparse(item_graph).to(device)  # S
         self._user_edges = data.user_graph(self.user_k)
         generator = torch.Generator().manual_seed(int(data.seed))
         self.eval_user_graph = self._user_graph(generator).to(device)
@@ -165,6 +150,5 @@ class DRAGON(Recommender):
             reg = reg + self.user_weight.pow(2).mean()
         return loss + self.reg_weight * reg
 
-    def score(self, users: torch.Tensor) -> torch.Tensor:
-        u_all, i_all = self.memo("final", lambda: self.forward(self.eval_user_graph))
-        return u_all[users.to(self.device)] @ i_all.T
+    def final_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.forward(self.eval_user_graph)

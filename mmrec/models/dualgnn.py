@@ -9,16 +9,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmrec.data.datamodule import GraphData
-from mmrec.models.base import Recommender, check_choice
+from mmrec.models.base import check_choice
+from mmrec.models.multimodal import MultimodalRecommender
 from mmrec.nn.edge_graph import EdgeGraph, bipartite_edge_graph, interaction_edges
-from mmrec.nn.features import feature_tables
 from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import bpr_loss
 from mmrec.nn.modality_gcn import ModalityPreferenceGCN
 from mmrec.nn.user_graph_sampling import sampled_user_graph
 
 
-class DualGNN(Recommender):
+class DualGNN(MultimodalRecommender):
     """Single-modal representation learning, per modality ``m`` (``d`` = embedding_dim):
 
     - items ``t_m = W²_m LeakyReLU(W¹_m x_m + b¹) + b²`` (``d_m → 4d → d``), users a free preference ``P_m``;
@@ -53,10 +53,6 @@ class DualGNN(Recommender):
     (+ ``I·Σ_m d_m`` when fine-tuned).
     """
 
-    min_modalities = 1
-    uses_features_at_inference = True
-    fine_tunes_features_by_default = False
-
     def __init__(
         self,
         data: GraphData,
@@ -69,17 +65,13 @@ class DualGNN(Recommender):
         freeze_features: bool = True,
         lr: float = 1e-3,
     ):
-        super().__init__(data, lr=lr)
-        check_choice("dualgnn.faithful_to", faithful_to, ("reference", "paper"))
+        super().__init__(data, lr=lr, faithful_to=faithful_to, freeze_features=freeze_features)
         check_choice("dualgnn.aggr_mode", aggr_mode, ("add", "mean"))
         check_choice("dualgnn.user_aggr", user_aggr, ("softmax", "mean"))
-        self.faithful_to, self.reg_weight, self.user_k = faithful_to, reg_weight, user_k
+        self.reg_weight, self.user_k = reg_weight, user_k
         self.aggr_mode, self.user_aggr, self.dim = aggr_mode, user_aggr, embedding_dim
-        self.modality_names = list(data.modalities)
-        feats = {m: data.feature(m) for m in self.modality_names}
-        d, n_mod = embedding_dim, len(feats)
-        self.features = feature_tables(feats, trainable=not freeze_features)
-        self.gcn = ModalityPreferenceGCN(self.n_users, {m: x.shape[1] for m, x in feats.items()}, d, n_hops=2)
+        d, n_mod = embedding_dim, len(self.modality_names)
+        self.gcn = ModalityPreferenceGCN(self.n_users, self.feature_dims, d, n_hops=2)
         self.user_weight = self.item_weight = None
         if n_mod > 1:  # [U, M, 1] as in the reference: xavier-normal draw, then a softmax over modalities
             self.user_weight = nn.Parameter(torch.softmax(nn.init.xavier_normal_(torch.randn(self.n_users, n_mod, 1)), 1))
@@ -90,8 +82,6 @@ class DualGNN(Recommender):
         self.attach(data)
 
     def prepare(self, data: GraphData) -> None:
-        for m in self.modality_names:
-            self.features[m].load(data.feature(m))
         device = self._device_hint()
         users, items = interaction_edges(data.train_matrix)
         graph = bipartite_edge_graph(users, items, self.n_users, self.n_items)
@@ -149,6 +139,5 @@ class DualGNN(Recommender):
                 reg = reg + w.pow(2).mean()
         return loss + self.reg_weight * reg
 
-    def score(self, users: torch.Tensor) -> torch.Tensor:
-        u_all, i_all = self.memo("final", lambda: self.forward(self.eval_user_graph))
-        return u_all[users.to(self.device)] @ i_all.T
+    def final_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.forward(self.eval_user_graph)

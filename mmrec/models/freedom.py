@@ -9,15 +9,14 @@ import torch
 from torch import nn
 
 from mmrec.data.datamodule import GraphData
-from mmrec.models.base import Recommender
+from mmrec.models.multimodal import MultimodalRecommender, item_graph_weights
 from mmrec.nn.edge_pruning import pruned_norm_adj
-from mmrec.nn.features import feature_tables
 from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import bpr_loss
 from mmrec.nn.propagation import bipartite_propagate, propagate
 
 
-class FREEDOM(Recommender):
+class FREEDOM(MultimodalRecommender):
     """
     - Item graph ``S = Σ_m w_m · norm(kNN_k(cos(x_m)))``, built once from the (post-knockout) raw features and
       frozen; ``h = S^{L_mm} e_item`` (``n_mm_layers``).
@@ -30,10 +29,6 @@ class FREEDOM(Recommender):
     Trainable parameters: ``(U + I)d + Σ_m (d_m + 1)·d_f`` (+ ``I · Σ_m d_m`` when features are fine-tuned,
     the reference behaviour; ``freeze_features=true`` freezes them).
     """
-
-    min_modalities = 1
-    uses_features_at_inference = True
-    fine_tunes_features_by_default = True
 
     def __init__(
         self,
@@ -50,44 +45,23 @@ class FREEDOM(Recommender):
         freeze_features: bool = False,
         lr: float = 1e-3,
     ):
-        super().__init__(data, lr=lr)
+        super().__init__(data, lr=lr, freeze_features=freeze_features)
         self.knn_k, self.n_mm_layers, self.n_ui_layers = knn_k, n_mm_layers, n_ui_layers
         self.dropout, self.reg_weight = dropout, reg_weight
-        self.freeze_features = freeze_features
-        self.modality_names = list(data.modalities)
-        self.weights = self._modality_weights(self.modality_names, mm_image_weight, modality_weights)
+        self.weights = item_graph_weights(self.modality_names, mm_image_weight, modality_weights)
         self.build_id_embeddings(embedding_dim)
-        feats = {m: data.feature(m) for m in self.modality_names}
-        self.features = feature_tables(feats, trainable=not freeze_features)
-        self.projections = nn.ModuleDict({m: nn.Linear(x.shape[1], feat_embed_dim) for m, x in feats.items()})
-        for lin in self.projections.values():
-            nn.init.xavier_normal_(lin.weight)
+        self.build_projections(feat_embed_dim, init=nn.init.xavier_normal_)
         edges = torch.from_numpy(np.vstack(data.train_matrix.nonzero()).astype(np.int64))
         self.register_buffer("edge_users", edges[0], persistent=False)
         self.register_buffer("edge_items", edges[1], persistent=False)
         self.train_adj: torch.Tensor | None = None
         self.attach(data)
 
-    @staticmethod
-    def _modality_weights(names: list[str], image_weight: float, given: Mapping[str, float] | None) -> dict[str, float]:
-        if given:
-            w = {m: float(given.get(m, 0.0)) for m in names}
-        elif set(names) == {"text", "image"}:
-            w = {"image": image_weight, "text": 1.0 - image_weight}
-        else:
-            w = {m: 1.0 for m in names}
-        total = sum(w.values())
-        return {m: v / total for m, v in w.items()} if total > 0 else {m: 1.0 / len(names) for m in names}
-
     def prepare(self, data: GraphData) -> None:
         self.register_derived("adj", data.norm_adj())
-        for m in self.modality_names:  # test-time knockout: the tables take the knocked-out inputs
-            self.features[m].load(data.feature(m))
-        mm_adj = None
-        for m in self.modality_names:  # frozen item–item graph from the (post-knockout) raw features
-            g = data.item_knn(m, self.knn_k, norm="sym") * self.weights[m]
-            mm_adj = g if mm_adj is None else (mm_adj + g).coalesce()
-        self.register_derived("mm_adj", mm_adj)
+        # frozen item–item graph from the (post-knockout) raw features
+        self.register_derived("mm_adj", data.weighted_item_knn({m: self.weights[m] for m in self.modality_names},
+                                                               self.knn_k))
 
     def on_epoch_start_hook(self) -> None:
         self.train_adj = pruned_norm_adj(
@@ -113,6 +87,5 @@ class FREEDOM(Recommender):
             loss = loss + self.reg_weight * bpr_loss((u * fp).sum(1), (u * fn).sum(1))
         return loss
 
-    def score(self, users: torch.Tensor) -> torch.Tensor:
-        u_all, i_all = self.memo("final", lambda: self.forward(self.adj))
-        return u_all[users.to(self.device)] @ i_all.T
+    def final_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.forward(self.adj)

@@ -47,7 +47,6 @@ class GRCN(Recommender):
 
     min_modalities = 1
     uses_features_at_inference = True
-    fine_tunes_features_by_default = False
 
     def __init__(
         self,

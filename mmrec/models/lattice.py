@@ -14,8 +14,7 @@ from mmrec.cache import cached_tensor, hash_parts
 from mmrec.data.datamodule import GraphData
 from mmrec.data.graphs import bipartite_adjacency, scipy_to_torch
 from mmrec.errors import ConfigError
-from mmrec.models.base import Recommender, check_choice
-from mmrec.nn.features import feature_tables
+from mmrec.models.multimodal import MultimodalRecommender
 from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import bpr_loss, l2_reg
 from mmrec.nn.propagation import bipartite_propagate, propagate
@@ -38,7 +37,7 @@ def self_loop_row_norm_adj(train: sp.csr_matrix) -> torch.Tensor:
     return scipy_to_torch(sp.diags((1.0 / deg).astype(np.float32)) @ a)
 
 
-class LATTICE(Recommender):
+class LATTICE(MultimodalRecommender):
     """LATTICE: mine a latent item graph from (projected) modality features and convolve item IDs over it.
 
     With modalities ``m = 1..M`` (any names; each gets its own projection), raw features ``x_m`` [I, d_m] and
@@ -75,10 +74,6 @@ class LATTICE(Recommender):
     ``ngcf`` with ``s = [d] + weight_size``).
     """
 
-    min_modalities = 1
-    uses_features_at_inference = True
-    fine_tunes_features_by_default = True
-
     def __init__(
         self,
         data: GraphData,
@@ -97,23 +92,18 @@ class LATTICE(Recommender):
         freeze_features: bool = False,
         lr: float = 5e-4,
     ):
-        super().__init__(data, lr=lr)
-        check_choice("lattice.faithful_to", faithful_to, ("reference", "paper"))
+        super().__init__(data, lr=lr, faithful_to=faithful_to, freeze_features=freeze_features)
         if cf_model not in CF_MODELS:
             raise ConfigError(f"lattice.cf_model={cf_model!r}; choose one of {list(CF_MODELS)}")
         weight_size = [int(s) for s in weight_size]
         if cf_model == "ngcf" and len(mess_dropout) != len(weight_size):
             raise ConfigError(f"lattice.mess_dropout needs one rate per layer of weight_size {weight_size}")
-        self.faithful_to, self.cf_model = faithful_to, cf_model
+        self.cf_model = cf_model
         self.n_ui_layers, self.n_layers, self.knn_k = len(weight_size), n_layers, knn_k
         self.lambda_coeff, self.reg_weight = lambda_coeff, reg_weight
         self.lr_decay, self.lr_decay_epochs = lr_decay, lr_decay_epochs
-        self.freeze_features = freeze_features
-        self.modality_names = list(data.modalities)
         self.build_id_embeddings(embedding_dim)
-        feats = {m: data.feature(m) for m in self.modality_names}
-        self.features = feature_tables(feats, trainable=not freeze_features)
-        self.projections = nn.ModuleDict({m: nn.Linear(x.shape[1], feat_embed_dim) for m, x in feats.items()})
+        self.build_projections(feat_embed_dim)
         self.modal_weight = nn.Parameter(torch.full((len(self.modality_names),), 0.5))
         if cf_model == "ngcf":
             sizes = [embedding_dim, *weight_size]
@@ -132,8 +122,6 @@ class LATTICE(Recommender):
         else:
             adj = data.norm_adj()
         self.register_derived("adj", adj)
-        for m in self.modality_names:  # test-time knockout: the tables take the knocked-out inputs
-            self.features[m].load(data.feature(m))
         for j, m in enumerate(self.modality_names):  # frozen graphs Ŝ⁰_m of the raw features
             self.register_derived(f"original_graph_{j}", cached_weighted_knn_graph(data, m, self.knn_k))
         self.knn_ties, self.knn_seed = data.knn_ties, data.seed
@@ -197,6 +185,5 @@ class LATTICE(Recommender):
         u, p, n = take_rows(u_all, users), take_rows(i_all, pos), take_rows(i_all, neg)
         return bpr_loss((u * p).sum(1), (u * n).sum(1)) + self.reg_weight * l2_reg(u, p, n)
 
-    def score(self, users: torch.Tensor) -> torch.Tensor:
-        u_all, i_all = self.memo("final", lambda: self.forward(self.item_graph()))
-        return u_all[users.to(self.device)] @ i_all.T
+    def final_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.forward(self.item_graph())

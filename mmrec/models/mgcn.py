@@ -6,9 +6,8 @@ import torch
 from torch import nn
 
 from mmrec.data.datamodule import GraphData
-from mmrec.models.base import Recommender, check_choice
+from mmrec.models.multimodal import MultimodalRecommender
 from mmrec.nn.batch_nodes import batch_nodes
-from mmrec.nn.features import feature_tables
 from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import bpr_loss, info_nce, l2_reg
 from mmrec.nn.propagation import bipartite_propagate, propagate
@@ -21,7 +20,7 @@ def sigmoid_gate(dim: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(dim, dim), nn.Sigmoid())
 
 
-class MGCN(Recommender):
+class MGCN(MultimodalRecommender):
     """MGCN: a user–item view and one item–item view per modality, fused by behaviour-aware attention.
 
     With modalities ``m = 1..M`` (any names: each gets its own projection, purifier gate and preference gate;
@@ -49,10 +48,6 @@ class MGCN(Recommender):
     the raw feature tables are fine-tuned — the reference; ``freeze_features=true`` freezes them).
     """
 
-    min_modalities = 1
-    uses_features_at_inference = True
-    fine_tunes_features_by_default = True
-
     def __init__(
         self,
         data: GraphData,
@@ -69,19 +64,13 @@ class MGCN(Recommender):
         freeze_features: bool = False,
         lr: float = 1e-3,
     ):
-        super().__init__(data, lr=lr)
-        check_choice("mgcn.faithful_to", faithful_to, ("reference", "paper"))
-        self.faithful_to = faithful_to
+        super().__init__(data, lr=lr, faithful_to=faithful_to, freeze_features=freeze_features)
         self.n_ui_layers, self.n_layers, self.knn_k = n_ui_layers, n_layers, knn_k
         self.reg_weight, self.cl_loss, self.temperature = reg_weight, cl_loss, temperature
         self.lr_decay, self.lr_decay_epochs = lr_decay, lr_decay_epochs
-        self.freeze_features = freeze_features
-        self.modality_names = list(data.modalities)
         d = embedding_dim
         self.build_id_embeddings(d)
-        feats = {m: data.feature(m) for m in self.modality_names}
-        self.features = feature_tables(feats, trainable=not freeze_features)
-        self.projections = nn.ModuleDict({m: nn.Linear(x.shape[1], d) for m, x in feats.items()})
+        self.build_projections(d)
         self.purifier_gates = nn.ModuleDict({m: sigmoid_gate(d) for m in self.modality_names})
         self.preference_gates = nn.ModuleDict({m: sigmoid_gate(d) for m in self.modality_names})
         self.query_common = nn.Sequential(nn.Linear(d, d), nn.Tanh(), nn.Linear(d, 1, bias=False))
@@ -91,8 +80,6 @@ class MGCN(Recommender):
         adj = data.norm_adj()
         self.register_derived("adj", adj)
         self.register_derived("ui_block", user_item_block(adj, self.n_users))  # R̂ [U, I]
-        for m in self.modality_names:  # test-time knockout: the tables take the knocked-out inputs
-            self.features[m].load(data.feature(m))
         for j, m in enumerate(self.modality_names):
             self.register_derived(f"item_graph_{j}", cached_weighted_knn_graph(data, m, self.knn_k))
 
@@ -128,6 +115,6 @@ class MGCN(Recommender):
         cl = cl + info_nce(take_rows(side, user_rows), take_rows(content, user_rows), self.temperature)
         return loss + self.cl_loss * cl
 
-    def score(self, users: torch.Tensor) -> torch.Tensor:
-        final = self.memo("final", lambda: self.forward()[0])
-        return final[users.to(self.device)] @ final[self.n_users:].T
+    def final_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        final = self.forward()[0]
+        return final[: self.n_users], final[self.n_users :]

@@ -12,8 +12,8 @@ from torch import nn
 from mmrec.cache import cached_tensor, hash_parts
 from mmrec.data.datamodule import GraphData
 from mmrec.errors import ConfigError
-from mmrec.models.base import Recommender, check_choice
-from mmrec.nn.features import feature_tables
+from mmrec.models.base import check_choice
+from mmrec.models.multimodal import MultimodalRecommender, item_graph_weights
 from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import bpr_loss, info_nce
 from mmrec.nn.principal_subgraph import (
@@ -24,20 +24,7 @@ from mmrec.nn.principal_subgraph import (
 from mmrec.nn.propagation import bipartite_propagate, propagate
 
 
-def item_graph_weights(names: list[str], image_weight: float, given: Mapping[str, float] | None) -> dict[str, float]:
-    """Item-graph weights summing to 1: ``given``, else image ``image_weight`` / text the rest for exactly
-    text + image (MMRec's ``mm_image_weight``), else equal shares."""
-    if given:
-        w = {m: float(given.get(m, 0.0)) for m in names}
-    elif set(names) == {"text", "image"}:
-        w = {"image": image_weight, "text": 1.0 - image_weight}
-    else:
-        w = {m: 1.0 for m in names}
-    total = sum(w.values())
-    return {m: v / total for m, v in w.items()} if total > 0 else {m: 1.0 / len(names) for m in names}
-
-
-class PGL(Recommender):
+class PGL(MultimodalRecommender):
     """PGL: "Mind Individual Information! Principal Graph Learning for Multimedia Recommendation" (Yu, Tan, Lu,
     Bao; AAAI 2025). Reference: the authors' ``demonph10/PGL`` (``src/models/pgl.py``), identical in MMRec.
 
@@ -67,10 +54,6 @@ class PGL(Recommender):
     ``freeze_features=true`` freezes them).
     """
 
-    min_modalities = 1
-    uses_features_at_inference = True
-    fine_tunes_features_by_default = True
-
     def __init__(
         self,
         data: GraphData,
@@ -94,27 +77,22 @@ class PGL(Recommender):
         freeze_features: bool = False,
         lr: float = 1e-3,
     ):
-        super().__init__(data, lr=lr)
-        check_choice("pgl.faithful_to", faithful_to, ("reference", "paper"))
+        super().__init__(data, lr=lr, faithful_to=faithful_to, freeze_features=freeze_features)
         check_choice("pgl.mode", mode, ("local", "global"))
         if not 0.0 < keep_ratio <= 1.0:
             raise ConfigError(f"pgl.keep_ratio={keep_ratio} must be in (0, 1]")
         check_spectral_config(svd_rank, principal_fraction)
-        self.faithful_to, self.mode = faithful_to, mode
+        self.mode = mode
         self.n_ui_layers, self.n_mm_layers, self.knn_k = n_ui_layers, n_mm_layers, knn_k
         self.keep_ratio, self.svd_rank = keep_ratio, svd_rank
         self.principal_fraction, self.svd_threshold = principal_fraction, svd_threshold
         self.reg_weight, self.dropout, self.temperature = reg_weight, dropout, temperature
         self.lr_decay, self.lr_decay_epochs = lr_decay, lr_decay_epochs
-        self.freeze_features = freeze_features
-        self.modality_names = list(data.modalities)
         self.weights = item_graph_weights(self.modality_names, mm_image_weight, modality_weights)
-        feats = {m: data.feature(m) for m in self.modality_names}
-        self.user_embeddings = nn.ModuleDict({m: nn.Embedding(self.n_users, embedding_dim) for m in feats})
+        self.user_embeddings = nn.ModuleDict({m: nn.Embedding(self.n_users, embedding_dim) for m in self.modality_names})
         for emb in self.user_embeddings.values():
             nn.init.xavier_uniform_(emb.weight)
-        self.features = feature_tables(feats, trainable=not freeze_features)
-        self.projections = nn.ModuleDict({m: nn.Linear(x.shape[1], embedding_dim) for m, x in feats.items()})
+        self.build_projections(embedding_dim)
         edges = torch.from_numpy(np.vstack(data.train_matrix.nonzero()).astype(np.int64))
         self.register_buffer("edge_users", edges[0], persistent=False)
         self.register_buffer("edge_items", edges[1], persistent=False)
@@ -123,13 +101,9 @@ class PGL(Recommender):
 
     def prepare(self, data: GraphData) -> None:
         self.register_derived("adj", data.norm_adj())
-        for m in self.modality_names:  # test-time knockout: the tables take the knocked-out inputs
-            self.features[m].load(data.feature(m))
-        mm_adj = None
-        for m in self.modality_names:  # FREEDOM's frozen item–item graph from the (post-knockout) raw features
-            g = data.item_knn(m, self.knn_k, norm="sym") * self.weights[m]
-            mm_adj = g if mm_adj is None else (mm_adj + g).coalesce()
-        self.register_derived("mm_adj", mm_adj)
+        # FREEDOM's frozen item–item graph from the (post-knockout) raw features
+        self.register_derived("mm_adj", data.weighted_item_knn({m: self.weights[m] for m in self.modality_names},
+                                                               self.knn_k))
         if self.mode == "global":
             key = hash_parts("pgl-global", data.interactions_hash, self.svd_rank, self.principal_fraction,
                              self.svd_threshold)
@@ -169,6 +143,5 @@ class PGL(Recommender):
             loss = loss + self.reg_weight * cl / 2
         return loss
 
-    def score(self, users: torch.Tensor) -> torch.Tensor:
-        u_all, i_all = self.memo("final", lambda: self.forward(self.adj))
-        return u_all[users.to(self.device)] @ i_all.T
+    def final_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.forward(self.adj)

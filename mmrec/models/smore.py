@@ -7,10 +7,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmrec.data.datamodule import GraphData
-from mmrec.models.base import Recommender, check_choice
 from mmrec.models.mgcn import sigmoid_gate
+from mmrec.models.multimodal import MultimodalRecommender
 from mmrec.nn.batch_nodes import batch_nodes
-from mmrec.nn.features import feature_tables
 from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import bpr_loss, info_nce, l2_reg
 from mmrec.nn.propagation import bipartite_propagate, propagate
@@ -35,7 +34,7 @@ def spectral_fusion(xs: list[torch.Tensor], weight: torch.Tensor) -> torch.Tenso
     return torch.fft.irfft(spectrum * torch.view_as_complex(weight), n=xs[0].shape[1], dim=1, norm="ortho")
 
 
-class SMORE(Recommender):
+class SMORE(MultimodalRecommender):
     """SMORE: denoise each modality and fuse all of them in the frequency domain, then convolve item IDs over
     modality-specific and fused item graphs, weighted by behaviour-aware preferences.
 
@@ -70,10 +69,6 @@ class SMORE(Recommender):
     ``freeze_features=true`` freezes them).
     """
 
-    min_modalities = 1
-    uses_features_at_inference = True
-    fine_tunes_features_by_default = True
-
     def __init__(
         self,
         data: GraphData,
@@ -93,23 +88,17 @@ class SMORE(Recommender):
         freeze_features: bool = False,
         lr: float = 1e-3,
     ):
-        super().__init__(data, lr=lr)
-        check_choice("smore.faithful_to", faithful_to, ("reference", "paper"))
-        self.faithful_to = faithful_to
+        super().__init__(data, lr=lr, faithful_to=faithful_to, freeze_features=freeze_features)
         self.n_ui_layers, self.n_layers = n_ui_layers, n_layers
         self.knn_ks = {"image": image_knn_k, "text": text_knn_k}
         self.default_knn_k = knn_k
         self.reg_weight, self.cl_loss, self.temperature = reg_weight, cl_loss, temperature
         self.dropout_rate = dropout_rate
         self.lr_decay, self.lr_decay_epochs = lr_decay, lr_decay_epochs
-        self.freeze_features = freeze_features
-        self.modality_names = list(data.modalities)
         d = embedding_dim
         n_freq = d // 2 + 1
         self.build_id_embeddings(d)
-        feats = {m: data.feature(m) for m in self.modality_names}
-        self.features = feature_tables(feats, trainable=not freeze_features)
-        self.projections = nn.ModuleDict({m: nn.Linear(x.shape[1], d) for m, x in feats.items()})
+        self.build_projections(d)
         names = self.modality_names
         self.queries = nn.ModuleDict(
             {m: nn.Sequential(nn.Linear(d, d), nn.Tanh(), nn.Linear(d, d, bias=False)) for m in names}
@@ -129,8 +118,6 @@ class SMORE(Recommender):
         adj = data.norm_adj()
         self.register_derived("adj", adj)
         self.register_derived("ui_block", user_item_block(adj, self.n_users))  # R̂ [U, I]
-        for m in self.modality_names:  # test-time knockout: the tables take the knocked-out inputs
-            self.features[m].load(data.feature(m))
         graphs = [cached_weighted_knn_graph(data, m, self.knn_k(m)) for m in self.modality_names]
         for j, g in enumerate(graphs):
             self.register_derived(f"item_graph_{j}", g)
@@ -175,6 +162,6 @@ class SMORE(Recommender):
         cl = cl + info_nce(take_rows(side, user_rows), take_rows(content, user_rows), self.temperature)
         return loss + self.cl_loss * cl
 
-    def score(self, users: torch.Tensor) -> torch.Tensor:
-        final = self.memo("final", lambda: self.forward()[0])
-        return final[users.to(self.device)] @ final[self.n_users:].T
+    def final_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        final = self.forward()[0]
+        return final[: self.n_users], final[self.n_users :]

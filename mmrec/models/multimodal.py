@@ -1,0 +1,88 @@
+"""The base of every model that reads item content.
+
+A :class:`MultimodalRecommender` owns what all multimodal models share, so a model file keeps only its math:
+
+- ``modality_names``: the run's modalities, in the model's order (:meth:`order_modalities`);
+- ``faithful_to``: checked against ``faithful_choices`` (``reference`` reproduces the published numbers);
+- ``features``: one :class:`~mmrec.nn.features.FeatureTable` per modality when the model takes
+  ``freeze_features`` (fine-tuned parameters or frozen buffers), filled from :meth:`feature_input`;
+- re-attachment: :meth:`load_content` refills the tables from new (e.g. knocked-out) data before ``prepare``;
+- ``projections``: :meth:`build_projections`, one ``nn.Linear`` per modality, built where the model's
+  initialisation order needs it;
+- scoring: ``score(users)`` from :meth:`~mmrec.models.base.Recommender.final_embeddings`.
+
+Models whose content never becomes a table (VBPR's concatenated input, DA-MRS's item graphs) pass
+``freeze_features=None``. Later options of the tables (storage dtype, sparse row updates) belong to
+:func:`~mmrec.nn.features.feature_tables`, so every model gets them at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from mmrec.data.datamodule import GraphData
+from mmrec.models.base import Recommender, check_choice
+from mmrec.nn.features import feature_tables
+
+
+class MultimodalRecommender(Recommender):
+    """Base class of models that read item content (see the module docstring)."""
+
+    min_modalities = 1
+    uses_features_at_inference = True
+    faithful_choices: ClassVar[tuple[str, ...]] = ("reference", "paper")
+
+    def __init__(self, data: GraphData, *, lr: float, weight_decay: float = 0.0, faithful_to: str = "reference",
+                 freeze_features: bool | None = None):
+        super().__init__(data, lr=lr, weight_decay=weight_decay)
+        check_choice(f"{type(self).__name__.lower()}.faithful_to", faithful_to, self.faithful_choices)
+        self.faithful_to = faithful_to
+        self.modality_names = self.order_modalities(list(data.modalities))
+        self.freeze_features = freeze_features
+        if freeze_features is not None:
+            inputs = {m: self.feature_input(data, m) for m in self.modality_names}
+            self.features = feature_tables(inputs, trainable=not freeze_features)
+
+    def order_modalities(self, names: list[str]) -> list[str]:
+        """The order the model processes modalities in (override; default the data's)."""
+        return names
+
+    def feature_input(self, data: GraphData, modality: str) -> torch.Tensor:
+        """The values a feature table holds (override to transform, e.g. normalise, the raw features)."""
+        return data.feature(modality)
+
+    @property
+    def feature_dims(self) -> dict[str, int]:
+        return {m: int(self.features[m].weight.shape[1]) for m in self.modality_names}
+
+    def build_projections(self, dim: int, init: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                          modalities: Sequence[str] | None = None) -> None:
+        """``projections[m]``: ``nn.Linear(d_m, dim)`` per modality (``init`` applied to each weight)."""
+        names = self.modality_names if modalities is None else modalities
+        self.projections = nn.ModuleDict({m: nn.Linear(self.feature_dims[m], dim) for m in names})
+        if init is not None:
+            for layer in self.projections.values():
+                init(layer.weight)
+
+    def load_content(self, data: GraphData) -> None:
+        """Test-time knockout: the tables take the new data's inputs (parameter identity kept)."""
+        if self.freeze_features is not None:
+            for m in self.modality_names:
+                self.features[m].load(self.feature_input(data, m))
+
+
+def item_graph_weights(names: list[str], image_weight: float, given: Mapping[str, float] | None) -> dict[str, float]:
+    """Item-graph weights summing to 1: ``given``, else image ``image_weight`` / text the rest for exactly
+    text + image (MMRec's ``mm_image_weight``), else equal shares."""
+    if given:
+        w = {m: float(given.get(m, 0.0)) for m in names}
+    elif set(names) == {"text", "image"}:
+        w = {"image": image_weight, "text": 1.0 - image_weight}
+    else:
+        w = {m: 1.0 for m in names}
+    total = sum(w.values())
+    return {m: v / total for m, v in w.items()} if total > 0 else {m: 1.0 / len(names) for m in names}
