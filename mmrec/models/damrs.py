@@ -9,7 +9,7 @@ from mmrec.cache import cached_tensor, hash_parts
 from mmrec.data.datamodule import GraphData
 from mmrec.data.graphs import knn_adjacency
 from mmrec.errors import ConfigError
-from mmrec.models.base import Recommender, check_choice
+from mmrec.models.multimodal import MultimodalRecommender
 from mmrec.nn.consensus_item_graphs import consensus_knn_edges, cooccurrence_knn_edges
 from mmrec.nn.gather import take_rows
 from mmrec.nn.propagation import bipartite_propagate, propagate
@@ -75,7 +75,7 @@ def graded_neighbour_loss(anchors: torch.Tensor, views: torch.Tensor, n_pos: int
     return _GradedNeighbourLoss.apply(anchors, views, n_pos, temperature, block)
 
 
-class DAMRS(Recommender):
+class DAMRS(MultimodalRecommender):
     """DA-MRS: "Improving Multi-modal Recommender Systems by Denoising and Aligning Multi-modal Content and User
     Feedback" (Xv, Li, Xie, Lin, Liu, Xia, Kang, Lin; KDD 2024), with its default LightGCN backbone. Reference:
     the authors' ``XMUDM/DA-MRS`` (``src/models/lightgcn.py``), copied as MMRec's ``damrs.py``.
@@ -113,9 +113,6 @@ class DAMRS(Recommender):
     knocked-out features at test time), so there are no feature tables and no ``freeze_features``.
     """
 
-    min_modalities = 1
-    uses_features_at_inference = True
-
     def __init__(
         self,
         data: GraphData,
@@ -132,19 +129,16 @@ class DAMRS(Recommender):
         faithful_to: str = "reference",
         lr: float = 1e-3,
     ):
-        super().__init__(data, lr=lr)
-        check_choice("damrs.faithful_to", faithful_to, ("reference", "paper"))
+        super().__init__(data, lr=lr, faithful_to=faithful_to)
         if min(knn_k, behaviour_k, n_pseudo_positives) < 1:
             raise ConfigError("damrs: knn_k, behaviour_k and n_pseudo_positives must be >= 1")
         if 2 * n_pseudo_positives >= self.n_items:
             raise ConfigError(f"damrs.n_pseudo_positives={n_pseudo_positives} needs more than "
                               f"{2 * n_pseudo_positives} items; this data has {self.n_items}")
-        self.faithful_to = faithful_to
         self.n_ui_layers, self.n_mm_layers = n_ui_layers, n_mm_layers
         self.knn_k, self.behaviour_k, self.min_cooccurrence = knn_k, behaviour_k, min_cooccurrence
         self.kl_weight, self.neighbor_weight = kl_weight, neighbor_weight
         self.n_pseudo_positives, self.temperature = n_pseudo_positives, temperature
-        self.modality_names = list(data.modalities)
         self.build_id_embeddings(embedding_dim)
         self.attach(data)
 
@@ -223,10 +217,6 @@ class DAMRS(Recommender):
         l_bpr = -(F.logsigmoid(diff) * w_pos + F.logsigmoid(-diff) * w_neg).mean()
         return l_bpr + self.neighbor_weight * l_ai + self.kl_weight * l_au
 
-    def score(self, users: torch.Tensor) -> torch.Tensor:
-        def final() -> tuple[torch.Tensor, torch.Tensor]:
-            u, i, views = self.forward()
-            return u, i + torch.stack(views).mean(0)
-
-        u_all, i_all = self.memo("final", final)
-        return u_all[users.to(self.device)] @ i_all.T
+    def final_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        u, i, views = self.forward()
+        return u, i + torch.stack(views).mean(0)

@@ -7,14 +7,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmrec.data.datamodule import GraphData
-from mmrec.models.base import Recommender, check_choice
+from mmrec.models.multimodal import MultimodalRecommender
 from mmrec.nn.edge_graph import EdgeGraph, bipartite_edge_graph, interaction_edges
-from mmrec.nn.features import feature_tables
 from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import bpr_loss
 
 
-class GRCN(Recommender):
+class GRCN(MultimodalRecommender):
     """Graph refining layer, per modality ``m`` (``C`` = latent_dim), on the symmetric user–item graph:
 
     - items ``f_m = normalize(LeakyReLU(W_m x_m + b_m))`` [I, C], users ``p_m = normalize(P_m)`` [U, C];
@@ -45,9 +44,6 @@ class GRCN(Recommender):
     Trainable parameters: ``(U + I)·d + Σ_m (U·C + (d_m + 1)·C) + (U + I)·M`` (+ ``I·Σ_m d_m`` when fine-tuned).
     """
 
-    min_modalities = 1
-    uses_features_at_inference = True
-
     def __init__(
         self,
         data: GraphData,
@@ -59,26 +55,18 @@ class GRCN(Recommender):
         freeze_features: bool = True,
         lr: float = 1e-3,
     ):
-        super().__init__(data, lr=lr)
-        check_choice("grcn.faithful_to", faithful_to, ("reference", "paper"))
-        self.faithful_to, self.reg_weight, self.n_routing = faithful_to, reg_weight, n_routing
-        self.modality_names = list(data.modalities)
-        n_nodes = self.n_users + self.n_items
-        feats = {m: data.feature(m) for m in self.modality_names}
-        self.features = feature_tables(feats, trainable=not freeze_features)
+        super().__init__(data, lr=lr, faithful_to=faithful_to, freeze_features=freeze_features)
+        self.reg_weight, self.n_routing = reg_weight, n_routing
+        n_nodes, n_mod = self.n_users + self.n_items, len(self.modality_names)
         self.id_embedding = nn.Parameter(nn.init.xavier_normal_(torch.rand(n_nodes, embedding_dim)))
         self.preference = nn.ParameterDict(
-            {m: nn.Parameter(nn.init.xavier_normal_(torch.rand(self.n_users, latent_dim))) for m in feats}
+            {m: nn.Parameter(nn.init.xavier_normal_(torch.rand(self.n_users, latent_dim))) for m in self.modality_names}
         )
-        self.projections = nn.ModuleDict({m: nn.Linear(x.shape[1], latent_dim) for m, x in feats.items()})
-        for lin in self.projections.values():
-            nn.init.xavier_normal_(lin.weight)
-        self.confidence = nn.Parameter(nn.init.xavier_normal_(torch.rand(n_nodes, len(feats))))  # κ [U+I, M]
+        self.build_projections(latent_dim, init=nn.init.xavier_normal_)
+        self.confidence = nn.Parameter(nn.init.xavier_normal_(torch.rand(n_nodes, n_mod)))  # κ [U+I, M]
         self.attach(data)
 
     def prepare(self, data: GraphData) -> None:
-        for m in self.modality_names:
-            self.features[m].load(data.feature(m))
         users, items = interaction_edges(data.train_matrix)
         device = self._device_hint()
         self.graph = bipartite_edge_graph(users, items, self.n_users, self.n_items).to(device)  # [U+I, U+I]
@@ -126,6 +114,6 @@ class GRCN(Recommender):
             reg = reg + self.preference["image"].pow(2).mean()
         return loss + self.reg_weight * reg
 
-    def score(self, users: torch.Tensor) -> torch.Tensor:
-        rep = self.memo("final", self.forward)
-        return rep[users.to(self.device)] @ rep[self.n_users:].T
+    def final_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        rep = self.forward()
+        return rep[: self.n_users], rep[self.n_users :]

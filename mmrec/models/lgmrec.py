@@ -10,8 +10,8 @@ from torch import nn
 from mmrec.data.datamodule import GraphData
 from mmrec.data.graphs import scipy_to_torch
 from mmrec.errors import ConfigError
-from mmrec.models.base import Recommender, check_choice
-from mmrec.nn.features import feature_tables
+from mmrec.models.base import check_choice
+from mmrec.models.multimodal import MultimodalRecommender
 from mmrec.nn.gather import take_rows
 from mmrec.nn.hypergraph import gumbel_softmax, hypergraph_propagate
 from mmrec.nn.losses import bpr_loss, emb_norm_reg
@@ -19,7 +19,7 @@ from mmrec.nn.propagation import bipartite_propagate, propagate
 from mmrec.nn.ssl_losses import sum_logsumexp
 
 
-class LGMRec(Recommender):
+class LGMRec(MultimodalRecommender):
     """LGMRec: "Local and Global Graph Learning for Multimodal Recommendation" (Guo, Li, Li, Wang, Shi, Ruan;
     AAAI 2024). Reference: MMRec's ``lgmrec.py`` (= the authors' code with one bug fixed, see below).
 
@@ -60,9 +60,6 @@ class LGMRec(Recommender):
     reference keeps the raw features frozen).
     """
 
-    min_modalities = 1
-    uses_features_at_inference = True
-
     def __init__(
         self,
         data: GraphData,
@@ -82,8 +79,7 @@ class LGMRec(Recommender):
         freeze_features: bool = True,
         lr: float = 1e-3,
     ):
-        super().__init__(data, lr=lr)
-        check_choice("lgmrec.faithful_to", faithful_to, ("reference", "paper"))
+        super().__init__(data, lr=lr, faithful_to=faithful_to, freeze_features=freeze_features)
         check_choice("lgmrec.cf_model", cf_model, ("lightgcn", "mf"))
         if embedding_dim != feat_embed_dim:
             raise ConfigError(f"lgmrec: embedding_dim ({embedding_dim}) and feat_embed_dim ({feat_embed_dim}) must "
@@ -92,22 +88,17 @@ class LGMRec(Recommender):
             raise ConfigError(f"lgmrec: n_hyper_layers={n_hyper_layers} and hyper_num={hyper_num} must be >= 1")
         if not 0.0 < keep_rate <= 1.0:
             raise ConfigError(f"lgmrec.keep_rate={keep_rate} must be in (0, 1]")
-        self.faithful_to, self.cf_model = faithful_to, cf_model
+        self.cf_model = cf_model
         self.n_ui_layers, self.n_mm_layers, self.n_hyper_layers = n_ui_layers, n_mm_layers, n_hyper_layers
         self.keep_rate, self.alpha, self.temperature = keep_rate, alpha, temperature
         self.cl_weight, self.reg_weight = cl_weight, reg_weight
-        self.freeze_features = freeze_features
-        names = list(data.modalities)
-        self.modality_names = ["image", "text"] if set(names) == {"image", "text"} else names
-        d = embedding_dim
-        self.build_id_embeddings(d)
-        feats = {m: data.feature(m) for m in self.modality_names}
-        self.features = feature_tables(feats, trainable=not freeze_features)
+        self.build_id_embeddings(embedding_dim)
+        dims = self.feature_dims
         self.projections = nn.ParameterDict(
-            {m: nn.Parameter(nn.init.xavier_uniform_(torch.empty(x.shape[1], feat_embed_dim))) for m, x in feats.items()}
+            {m: nn.Parameter(nn.init.xavier_uniform_(torch.empty(d_m, feat_embed_dim))) for m, d_m in dims.items()}
         )
         self.hyperedges = nn.ParameterDict(
-            {m: nn.Parameter(nn.init.xavier_uniform_(torch.empty(x.shape[1], hyper_num))) for m, x in feats.items()}
+            {m: nn.Parameter(nn.init.xavier_uniform_(torch.empty(d_m, hyper_num))) for m, d_m in dims.items()}
         )
         self.attach(data)
 
@@ -117,8 +108,6 @@ class LGMRec(Recommender):
         self.register_derived("interactions", interactions)
         degree = torch.sparse.sum(interactions, dim=1).to_dense()  # [U]
         self.register_derived("inv_user_degree", (1.0 / degree.clamp_min(1.0)).unsqueeze(1))  # [U, 1]
-        for m in self.modality_names:  # test-time knockout: the tables take the knocked-out inputs
-            self.features[m].load(data.feature(m))
 
     # ---- the three embeddings ----------------------------------------------------------------------------------
     def collaborative(self) -> torch.Tensor:
@@ -192,7 +181,10 @@ class LGMRec(Recommender):
                                                    gb[self.n_users :])
         return loss + self.cl_weight * cl
 
-    def _evaluation_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def order_modalities(self, names: list[str]) -> list[str]:
+        return ["image", "text"] if set(names) == {"image", "text"} else names
+
+    def final_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self.faithful_to == "paper":
             u, i, _ = self.forward(noise=False)
             return u, i
@@ -200,7 +192,3 @@ class LGMRec(Recommender):
         generator = torch.Generator(device=self.user_embedding.weight.device).manual_seed(seed)
         u, i, _ = self.forward(generator=generator)
         return u, i
-
-    def score(self, users: torch.Tensor) -> torch.Tensor:
-        u_all, i_all = self.memo("final", self._evaluation_embeddings)
-        return u_all[users.to(self.device)] @ i_all.T

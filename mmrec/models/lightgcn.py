@@ -41,6 +41,5 @@ class LightGCN(Recommender):
         reg = l2_reg(*take_rows(ego, nodes).chunk(3))
         return bpr_loss((u * p).sum(1), (u * n).sum(1)) + self.reg_weight * reg
 
-    def score(self, users: torch.Tensor) -> torch.Tensor:
-        u_all, i_all = self.memo("final", self.forward)
-        return u_all[users.to(self.device)] @ i_all.T
+    def final_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.forward()

@@ -10,13 +10,10 @@ from torch import nn
 
 from mmrec.data.datamodule import GraphData
 from mmrec.errors import ConfigError
-from mmrec.models.base import Recommender
+from mmrec.models.multimodal import MultimodalRecommender
 from mmrec.nn.edge_graph import bipartite_edge_graph, interaction_edges
-from mmrec.nn.features import feature_tables
 from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import bpr_loss
-
-FAITHFUL = ("reference", "paper")
 
 
 class _ModalLayer(nn.Module):
@@ -44,7 +41,7 @@ class _ModalLayer(nn.Module):
         return F.leaky_relu(self.combine(h) + x_hat)
 
 
-class MMGCN(Recommender):
+class MMGCN(MultimodalRecommender):
     """Per modality ``m`` with item features ``f_m`` and user preferences ``p_m``:
 
     - ``x⁰_m = normalize([p_m; P_m f_m])`` [U+I, a_m], ``P_m`` a linear projection to ``a_m = latent_dims[m]``
@@ -74,9 +71,6 @@ class MMGCN(Recommender):
     + (L−1)·(2d² + d + c(d)) ]`` (+ ``(U+I)·d + U·Σ_m a_m`` for ``paper``; + ``I·Σ_m d_m`` when fine-tuned).
     """
 
-    min_modalities = 1
-    uses_features_at_inference = True
-
     def __init__(
         self,
         data: GraphData,
@@ -89,20 +83,14 @@ class MMGCN(Recommender):
         freeze_features: bool = True,
         lr: float = 1e-3,
     ):
-        super().__init__(data, lr=lr)
-        if faithful_to not in FAITHFUL:
-            raise ConfigError(f"mmgcn.faithful_to={faithful_to!r}; choose reference or paper")
+        super().__init__(data, lr=lr, faithful_to=faithful_to, freeze_features=freeze_features)
         if n_layers < 1:
             raise ConfigError(f"mmgcn.n_layers={n_layers}; needs at least 1")
-        self.faithful_to, self.reg_weight, self.n_layers = faithful_to, reg_weight, n_layers
-        self.modality_names = list(data.modalities)
+        self.reg_weight, self.n_layers = reg_weight, n_layers
         latent = {"image": 256} if latent_dims is None else {str(m): int(v) for m, v in latent_dims.items() if v}
-        feats = {m: data.feature(m) for m in self.modality_names}
-        self.features = feature_tables(feats, trainable=not freeze_features)
-        self.projections = nn.ModuleDict(
-            {m: nn.Linear(x.shape[1], latent[m]) for m, x in feats.items() if m in latent}
-        )
-        self.in_dims = {m: latent.get(m, x.shape[1]) for m, x in feats.items()}
+        dims = self.feature_dims
+        self.projections = nn.ModuleDict({m: nn.Linear(d_m, latent[m]) for m, d_m in dims.items() if m in latent})
+        self.in_dims = {m: latent.get(m, d_m) for m, d_m in dims.items()}
         n_nodes, d = self.n_users + self.n_items, embedding_dim
         trained = faithful_to == "paper"
         self._tensor("id_embedding", nn.init.xavier_normal_(torch.rand(n_nodes, d)), trained)
@@ -133,8 +121,6 @@ class MMGCN(Recommender):
         return self.preference[m] if self.preference is not None else getattr(self, f"preference_{m}")
 
     def prepare(self, data: GraphData) -> None:
-        for m in self.modality_names:  # test-time knockout: the tables take the knocked-out inputs
-            self.features[m].load(data.feature(m))
         users, items = interaction_edges(data.train_matrix)
         graph = bipartite_edge_graph(users, items, self.n_users, self.n_items)
         deg = torch.bincount(graph.row, minlength=self.n_users + self.n_items).float().clamp_min(1)
@@ -191,6 +177,6 @@ class MMGCN(Recommender):
             reg = reg + self.user_preference(m).pow(2).mean()
         return loss + self.reg_weight * reg
 
-    def score(self, users: torch.Tensor) -> torch.Tensor:
-        rep = self.memo("final", self.forward)
-        return rep[users.to(self.device)] @ rep[self.n_users:].T
+    def final_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        rep = self.forward()
+        return rep[: self.n_users], rep[self.n_users :]

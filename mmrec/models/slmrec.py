@@ -12,9 +12,9 @@ from torch import nn
 from mmrec.data.datamodule import GraphData
 from mmrec.data.graphs import cosine_normalize
 from mmrec.errors import ConfigError
-from mmrec.models.base import Recommender, check_choice
+from mmrec.models.base import check_choice
+from mmrec.models.multimodal import MultimodalRecommender
 from mmrec.nn.edge_graph import EdgeGraph, edge_graph_from_sparse
-from mmrec.nn.features import FeatureTable
 from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import info_nce
 from mmrec.nn.ssl_losses import dot_info_nce
@@ -22,7 +22,7 @@ from mmrec.nn.ssl_losses import dot_info_nce
 SSL_TASKS = ("FAC", "FD", "FM", "FD+FM")
 
 
-class SLMRec(Recommender):
+class SLMRec(MultimodalRecommender):
     """SLMRec: one LightGCN view per modality plus the ID view, fused by a linear layer, trained with an
     in-batch InfoNCE main loss and a self-supervised auxiliary task.
 
@@ -65,9 +65,6 @@ class SLMRec(Recommender):
     (+ ``I · Σ_m d_m`` when fine-tuned).
     """
 
-    min_modalities = 1
-    uses_features_at_inference = True
-
     def __init__(
         self,
         data: GraphData,
@@ -86,27 +83,18 @@ class SLMRec(Recommender):
         freeze_features: bool = True,
         lr: float = 0.01,
     ):
-        super().__init__(data, lr=lr, weight_decay=weight_decay)
-        check_choice("slmrec.faithful_to", faithful_to, ("reference", "paper"))
+        super().__init__(data, lr=lr, weight_decay=weight_decay, faithful_to=faithful_to,
+                         freeze_features=freeze_features)
         if ssl_task not in SSL_TASKS:
             raise ConfigError(f"slmrec.ssl_task={ssl_task!r}; choose one of {list(SSL_TASKS)}")
         check_choice("slmrec.mm_fusion", mm_fusion, ("concat", "mean"))
-        self.faithful_to, self.ssl_task, self.mm_fusion = faithful_to, ssl_task, mm_fusion
+        self.ssl_task, self.mm_fusion = ssl_task, mm_fusion
         self.n_layers, self.temperature = n_layers, temperature
         self.ssl_alpha, self.ssl_temp = ssl_alpha, ssl_temp
         self.dropout_rate, self.dim = dropout_rate, embedding_dim
-        self.modality_names = list(data.modalities)
         d, n_views = embedding_dim, len(self.modality_names) + 1
         self.build_id_embeddings(d)
-        self.features = nn.ModuleDict(
-            {
-                m: FeatureTable(cosine_normalize(data.feature(m).float()), trainable=not freeze_features)
-                for m in self.modality_names
-            }
-        )
-        self.projections = nn.ModuleDict(
-            {m: nn.Linear(t.weight.shape[1], d) for m, t in self.features.items()}
-        )
+        self.build_projections(d)  # Xavier-initialised below, with the fusion layers
         fused = n_views * d if mm_fusion == "concat" else d
         self.user_fusion = nn.Linear(fused, d)
         self.item_fusion = nn.Linear(fused, d)
@@ -115,6 +103,9 @@ class SLMRec(Recommender):
         if ssl_task == "FAC":
             self._build_fac(list(fac_order), set(fac_coarse))
         self.attach(data)
+
+    def feature_input(self, data: GraphData, modality: str) -> torch.Tensor:
+        return cosine_normalize(data.feature(modality).float())  # rows L2-normalised (zero rows stay zero)
 
     # ---- FAC hierarchy -----------------------------------------------------------------------------------
     def _build_fac(self, order: list[str], coarse: set[str]) -> None:
@@ -157,9 +148,6 @@ class SLMRec(Recommender):
         up = g.row < n_u
         self.to_users = EdgeGraph(g.row[up], g.col[up] - n_u, (n_u, n_i), g.values[up])  # [U, I]
         self.to_items = EdgeGraph(g.row[~up] - n_u, g.col[~up], (n_i, n_u), g.values[~up])  # [I, U]
-        # test-time knockout: the tables take the (normalised) knocked-out inputs
-        for m in self.modality_names:
-            self.features[m].load(cosine_normalize(data.feature(m).float()))
 
     def item_inputs(self) -> torch.Tensor:
         """The items' layer-0 inputs of all views side by side: [I, (M+1)·d] (ID view first)."""
@@ -280,6 +268,6 @@ class SLMRec(Recommender):
         main = info_nce(u, i, self.temperature)
         return main + self.ssl_alpha * self.ssl_loss(x, item_views, users, items)
 
-    def score(self, users: torch.Tensor) -> torch.Tensor:
-        u_all, i_all, _ = self.memo("final", self.forward)
-        return u_all[users.to(self.device)] @ i_all.T
+    def final_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        u_all, i_all, _ = self.forward()
+        return u_all, i_all

@@ -6,12 +6,12 @@ import torch
 from torch import nn
 
 from mmrec.data.datamodule import GraphData
-from mmrec.models.base import Recommender, check_choice
+from mmrec.models.multimodal import MultimodalRecommender
 from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import bpr_loss, emb_norm_reg
 
 
-class VBPR(Recommender):
+class VBPR(MultimodalRecommender):
     """``s(u, i) = [γ_u; θ_u]ᵀ [γ_i; E f_i]`` with ``f_i`` the concatenation of every modality's features.
 
     ``faithful_to: reference`` (MMRec, default) is exactly that, with ``E`` a biased linear layer;
@@ -20,14 +20,9 @@ class VBPR(Recommender):
     Trainable parameters: ``2dU + dI + (F + 1)d`` (+ ``I + F`` for ``paper``), ``F = Σ_m d_m``.
     """
 
-    min_modalities = 1
-    uses_features_at_inference = True
-
     def __init__(self, data: GraphData, embedding_dim: int = 64, reg_weight: float = 1e-3, dropout: float = 0.0,
                  faithful_to: str = "reference", lr: float = 1e-3):
-        super().__init__(data, lr=lr)
-        check_choice("vbpr.faithful_to", faithful_to, ("reference", "paper"))
-        self.faithful_to = faithful_to
+        super().__init__(data, lr=lr, faithful_to=faithful_to)
         self.reg_weight = reg_weight
         self.dropout = dropout
         feat_dim = sum(data.features.dims().values()) if data.features is not None else 0
