@@ -58,6 +58,21 @@ class GraphData:
             )
         return self._memo[key]
 
+    def row_norm_adj(self) -> torch.Tensor:
+        """``D⁻¹A`` of the user–item graph, torch sparse [U+I, U+I] (empty rows stay zero)."""
+        if "row_norm_adj" not in self._memo:
+            self._memo["row_norm_adj"] = graphs.row_normalized_bipartite(self.train_matrix)
+        return self._memo["row_norm_adj"]
+
+    def self_loop_row_norm_adj(self) -> torch.Tensor:
+        """``D⁻¹(A + I)`` of the user–item graph, torch sparse [U+I, U+I]."""
+        if "self_loop_row_norm_adj" not in self._memo:
+            self._memo["self_loop_row_norm_adj"] = cached_tensor(
+                "adjacency", hash_parts("bipartite-rw-selfloop", self.interactions_hash),
+                lambda: graphs.self_loop_row_normalized_bipartite(self.train_matrix),
+            )
+        return self._memo["self_loop_row_norm_adj"]
+
     def weighted_item_knn(self, weights: Mapping[str, float], k: int) -> torch.Tensor:
         """``Σ_m w_m · norm_sym(kNN_k(cos(x_m)))``, sparse [I, I]: the frozen item–item graph of FREEDOM, DRAGON
         and PGL (summed in ``weights`` order)."""

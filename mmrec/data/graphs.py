@@ -42,6 +42,22 @@ def normalized_bipartite(train: sp.csr_matrix) -> torch.Tensor:
     return scipy_to_torch(sym_norm(bipartite_adjacency(train)))
 
 
+def row_normalized_bipartite(train: sp.csr_matrix) -> torch.Tensor:
+    """``D⁻¹A`` of the user–item graph, sparse [U+I, U+I]; empty rows stay zero (DRAGON's ``aggr_mode=mean``)."""
+    a = bipartite_adjacency(train)
+    deg = np.asarray(a.sum(axis=1)).ravel()
+    inv = (deg > 0) / deg.clip(min=1)
+    return scipy_to_torch(sp.diags(inv.astype("float32")) @ a)
+
+
+def self_loop_row_normalized_bipartite(train: sp.csr_matrix) -> torch.Tensor:
+    """``D⁻¹(A + I)`` of the user–item graph, sparse [U+I, U+I] (NGCF's ``norm_adj``, which LATTICE's reference
+    code feeds to its LightGCN backbone)."""
+    a = bipartite_adjacency(train) + sp.eye(sum(train.shape), dtype=np.float32, format="csr")
+    deg = np.asarray(a.sum(axis=1)).ravel()  # ≥ 1 thanks to the self-loop
+    return scipy_to_torch(sp.diags((1.0 / deg).astype(np.float32)) @ a)
+
+
 def cosine_normalize(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     """Rows scaled to unit norm; all-zero rows stay zero (cosine 0 to everything, never NaN)."""
     return x / x.norm(dim=1, keepdim=True).clamp_min(eps)

@@ -5,12 +5,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from mmrec.cache import cached_tensor, hash_parts
 from mmrec.data.datamodule import GraphData
-from mmrec.data.graphs import knn_adjacency
 from mmrec.errors import ConfigError
 from mmrec.models.multimodal import MultimodalRecommender
-from mmrec.nn.consensus_item_graphs import consensus_knn_edges, cooccurrence_knn_edges
+from mmrec.nn.consensus_item_graphs import behaviour_item_graph, consensus_item_graphs
 from mmrec.nn.gather import take_rows
 from mmrec.nn.propagation import bipartite_propagate, propagate
 
@@ -145,32 +143,9 @@ class DAMRS(MultimodalRecommender):
     # ---- graphs ------------------------------------------------------------------------------------------------
     def prepare(self, data: GraphData) -> None:
         self.register_derived("adj", data.norm_adj())
-        for j, graph in enumerate(self.modality_graphs(data)):
+        for j, graph in enumerate(consensus_item_graphs(data, self.modality_names, self.knn_k)):
             self.register_derived(f"modality_graph_{j}", graph)
-        self.register_derived("behaviour_adj", self.behaviour_graph(data))
-
-    def modality_graphs(self, data: GraphData) -> list[torch.Tensor]:
-        """The denoised ``S_m`` (sparse [I, I]) in ``modality_names`` order, cached by feature content."""
-        feats = [data.feature(m) for m in self.modality_names]
-        key = hash_parts("damrs-consensus-knn", feats, self.knn_k, data.knn_ties, data.seed)
-
-        def build() -> list[torch.Tensor]:
-            edges = consensus_knn_edges(feats, self.knn_k, data.knn_ties, data.seed)
-            return [knn_adjacency(r, c, self.n_items, norm="sym") for r, c in edges]
-
-        return cached_tensor("knn", key, build)
-
-    def behaviour_graph(self, data: GraphData) -> torch.Tensor:
-        """``S_b`` sparse [I, I], cached by interaction content."""
-        key = hash_parts("damrs-iib", data.interactions_hash, self.behaviour_k, self.min_cooccurrence,
-                         data.knn_ties, data.seed)
-
-        def build() -> torch.Tensor:
-            r, c = cooccurrence_knn_edges(data.train_matrix, self.behaviour_k, self.min_cooccurrence,
-                                          data.knn_ties, data.seed)
-            return knn_adjacency(r, c, self.n_items, norm="sym")
-
-        return cached_tensor("itemitem", key, build)
+        self.register_derived("behaviour_adj", behaviour_item_graph(data, self.behaviour_k, self.min_cooccurrence))
 
     # ---- model -------------------------------------------------------------------------------------------------
     def forward(self) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:

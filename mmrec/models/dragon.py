@@ -5,13 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-import numpy as np
-import scipy.sparse as sp
 import torch
 from torch import nn
 
 from mmrec.data.datamodule import GraphData
-from mmrec.data.graphs import bipartite_adjacency, scipy_to_torch
 from mmrec.models.base import check_choice
 from mmrec.models.multimodal import MultimodalRecommender, item_graph_weights
 from mmrec.nn.edge_graph import EdgeGraph, edge_graph_from_sparse
@@ -20,14 +17,6 @@ from mmrec.nn.losses import bpr_loss
 from mmrec.nn.modality_gcn import ModalityPreferenceGCN
 from mmrec.nn.propagation import propagate
 from mmrec.nn.user_graph_sampling import sampled_user_graph
-
-
-def row_normalized_bipartite(data: GraphData) -> torch.Tensor:
-    """``D⁻¹A`` of the user–item graph (``aggr_mode=mean``), sparse [U+I, U+I]; empty rows stay zero."""
-    a = bipartite_adjacency(data.train_matrix)
-    deg = np.asarray(a.sum(axis=1)).ravel()
-    inv = (deg > 0) / deg.clip(min=1)
-    return scipy_to_torch(sp.diags(inv.astype("float32")) @ a)
 
 
 class DRAGON(MultimodalRecommender):
@@ -102,7 +91,7 @@ class DRAGON(MultimodalRecommender):
 
     # ---- derived structures ------------------------------------------------------------------------------
     def prepare(self, data: GraphData) -> None:
-        adj = data.norm_adj() if self.aggr_mode == "add" else row_normalized_bipartite(data)
+        adj = data.norm_adj() if self.aggr_mode == "add" else data.row_norm_adj()
         device = self._device_hint()
         self.graph = edge_graph_from_sparse(adj).to(device)  # Â, CSR
         # frozen item–item graph of the (post-knockout) raw features, CSR

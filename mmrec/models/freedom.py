@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import numpy as np
 import torch
 from torch import nn
 
 from mmrec.data.datamodule import GraphData
 from mmrec.models.multimodal import MultimodalRecommender, item_graph_weights
+from mmrec.nn.edge_graph import interaction_edges
 from mmrec.nn.edge_pruning import pruned_norm_adj
 from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import bpr_loss
@@ -51,9 +51,9 @@ class FREEDOM(MultimodalRecommender):
         self.weights = item_graph_weights(self.modality_names, mm_image_weight, modality_weights)
         self.build_id_embeddings(embedding_dim)
         self.build_projections(feat_embed_dim, init=nn.init.xavier_normal_)
-        edges = torch.from_numpy(np.vstack(data.train_matrix.nonzero()).astype(np.int64))
-        self.register_buffer("edge_users", edges[0], persistent=False)
-        self.register_buffer("edge_items", edges[1], persistent=False)
+        edge_users, edge_items = interaction_edges(data.train_matrix)
+        self.register_buffer("edge_users", edge_users, persistent=False)
+        self.register_buffer("edge_items", edge_items, persistent=False)
         self.train_adj: torch.Tensor | None = None
         self.attach(data)
 

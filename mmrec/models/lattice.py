@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmrec.cache import cached_tensor, hash_parts
 from mmrec.data.datamodule import GraphData
-from mmrec.data.graphs import bipartite_adjacency, scipy_to_torch
 from mmrec.errors import ConfigError
 from mmrec.models.multimodal import MultimodalRecommender
 from mmrec.nn.gather import take_rows
@@ -27,14 +23,6 @@ from mmrec.nn.weighted_item_graphs import (
 )
 
 CF_MODELS = ("lightgcn", "ngcf", "mf")
-
-
-def self_loop_row_norm_adj(train: sp.csr_matrix) -> torch.Tensor:
-    """``D^-1 (A + I)`` of the user–item graph, sparse [U+I, U+I] (NGCF's ``norm_adj``, which LATTICE's reference
-    code feeds to its LightGCN backbone)."""
-    a = bipartite_adjacency(train) + sp.eye(sum(train.shape), dtype=np.float32, format="csr")
-    deg = np.asarray(a.sum(axis=1)).ravel()  # ≥ 1 thanks to the self-loop
-    return scipy_to_torch(sp.diags((1.0 / deg).astype(np.float32)) @ a)
 
 
 class LATTICE(MultimodalRecommender):
@@ -116,12 +104,8 @@ class LATTICE(MultimodalRecommender):
 
     # ---- structures derived from data --------------------------------------------------------------------------
     def prepare(self, data: GraphData) -> None:
-        if self.faithful_to == "reference":
-            adj = cached_tensor("adjacency", hash_parts("bipartite-rw-selfloop", data.interactions_hash),
-                                lambda: self_loop_row_norm_adj(data.train_matrix))
-        else:
-            adj = data.norm_adj()
-        self.register_derived("adj", adj)
+        self.register_derived("adj", data.self_loop_row_norm_adj() if self.faithful_to == "reference"
+                              else data.norm_adj())
         for j, m in enumerate(self.modality_names):  # frozen graphs Ŝ⁰_m of the raw features
             self.register_derived(f"original_graph_{j}", cached_weighted_knn_graph(data, m, self.knn_k))
         self.knn_ties, self.knn_seed = data.knn_ties, data.seed

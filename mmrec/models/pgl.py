@@ -4,21 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmrec.cache import cached_tensor, hash_parts
 from mmrec.data.datamodule import GraphData
 from mmrec.errors import ConfigError
 from mmrec.models.base import check_choice
 from mmrec.models.multimodal import MultimodalRecommender, item_graph_weights
+from mmrec.nn.edge_graph import interaction_edges
 from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import bpr_loss, info_nce
 from mmrec.nn.principal_subgraph import (
+    cached_global_principal_subgraph,
     check_spectral_config,
-    global_principal_subgraph,
     local_principal_subgraph,
 )
 from mmrec.nn.propagation import bipartite_propagate, propagate
@@ -93,9 +92,9 @@ class PGL(MultimodalRecommender):
         for emb in self.user_embeddings.values():
             nn.init.xavier_uniform_(emb.weight)
         self.build_projections(embedding_dim)
-        edges = torch.from_numpy(np.vstack(data.train_matrix.nonzero()).astype(np.int64))
-        self.register_buffer("edge_users", edges[0], persistent=False)
-        self.register_buffer("edge_items", edges[1], persistent=False)
+        edge_users, edge_items = interaction_edges(data.train_matrix)
+        self.register_buffer("edge_users", edge_users, persistent=False)
+        self.register_buffer("edge_items", edge_items, persistent=False)
         self.train_adj: torch.Tensor | None = None
         self.attach(data)
 
@@ -105,11 +104,8 @@ class PGL(MultimodalRecommender):
         self.register_derived("mm_adj", data.weighted_item_knn({m: self.weights[m] for m in self.modality_names},
                                                                self.knn_k))
         if self.mode == "global":
-            key = hash_parts("pgl-global", data.interactions_hash, self.svd_rank, self.principal_fraction,
-                             self.svd_threshold)
-            sub = cached_tensor("principal", key, lambda: global_principal_subgraph(
-                data.train_matrix, self.svd_rank, self.principal_fraction, self.svd_threshold))
-            self.register_derived("global_subgraph", sub)
+            self.register_derived("global_subgraph", cached_global_principal_subgraph(
+                data, self.svd_rank, self.principal_fraction, self.svd_threshold))
         self.train_adj = None
 
     def on_epoch_start_hook(self) -> None:

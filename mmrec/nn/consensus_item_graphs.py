@@ -24,7 +24,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from mmrec.data.graphs import TIES, cosine_normalize
+from mmrec.cache import cached_tensor, hash_parts
+from mmrec.data.datamodule import GraphData
+from mmrec.data.graphs import TIES, cosine_normalize, knn_adjacency
 from mmrec.errors import ConfigError
 
 ROUND = 1e5  # similarities are compared on a 1e-5 grid
@@ -149,3 +151,27 @@ def cooccurrence_knn_edges(train: sp.spmatrix, k: int, min_count: int = 2, ties:
         chosen &= ~(tied[segment] & (cnt == kth[segment]))
     return (torch.from_numpy(np.concatenate([self_loops, rows[chosen]])),
             torch.from_numpy(np.concatenate([self_loops, cols[chosen]])))
+
+
+def consensus_item_graphs(data: GraphData, modalities: Sequence[str], k: int) -> list[torch.Tensor]:
+    """DA-MRS's denoised ``S_m`` (sparse [I, I], symmetric-normalised) in ``modalities`` order, cached by feature
+    content."""
+    feats = [data.feature(m) for m in modalities]
+    key = hash_parts("damrs-consensus-knn", feats, k, data.knn_ties, data.seed)
+
+    def build() -> list[torch.Tensor]:
+        edges = consensus_knn_edges(feats, k, data.knn_ties, data.seed)
+        return [knn_adjacency(r, c, data.n_items, norm="sym") for r, c in edges]
+
+    return cached_tensor("knn", key, build)
+
+
+def behaviour_item_graph(data: GraphData, k: int, min_count: int) -> torch.Tensor:
+    """DA-MRS's item–item co-occurrence graph ``S_b`` (sparse [I, I]), cached by interaction content."""
+    key = hash_parts("damrs-iib", data.interactions_hash, k, min_count, data.knn_ties, data.seed)
+
+    def build() -> torch.Tensor:
+        r, c = cooccurrence_knn_edges(data.train_matrix, k, min_count, data.knn_ties, data.seed)
+        return knn_adjacency(r, c, data.n_items, norm="sym")
+
+    return cached_tensor("itemitem", key, build)

@@ -26,6 +26,8 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import torch
 
+from mmrec.cache import cached_tensor, hash_parts
+from mmrec.data.datamodule import GraphData
 from mmrec.errors import ConfigError
 from mmrec.nn.edge_pruning import degree_weights, sample_edges
 
@@ -105,3 +107,11 @@ def global_principal_subgraph(train: sp.spmatrix, svd_rank: int = 64, fraction: 
     idx = torch.from_numpy(np.stack([np.concatenate([r, c]), np.concatenate([c, r])]))
     n = n_users + n_items
     return torch.sparse_coo_tensor(idx, torch.cat([v, v]), (n, n)).coalesce()
+
+
+def cached_global_principal_subgraph(data: GraphData, svd_rank: int = 64, fraction: float = 0.25,
+                                     threshold: float = 1e-3) -> torch.Tensor:
+    """:func:`global_principal_subgraph` of ``data``'s training interactions, cached by interaction content."""
+    key = hash_parts("pgl-global", data.interactions_hash, svd_rank, fraction, threshold)
+    return cached_tensor("principal", key, lambda: global_principal_subgraph(
+        data.train_matrix, svd_rank, fraction, threshold))
