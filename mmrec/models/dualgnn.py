@@ -11,7 +11,7 @@ from torch import nn
 from mmrec.data.datamodule import GraphData
 from mmrec.models.base import check_choice
 from mmrec.models.multimodal import MultimodalRecommender
-from mmrec.nn.edge_graph import EdgeGraph, bipartite_edge_graph, interaction_edges
+from mmrec.nn.edge_graph import EdgeGraph, normalized_bipartite_edge_graph
 from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import bpr_loss
 from mmrec.nn.modality_gcn import ModalityPreferenceGCN
@@ -83,14 +83,8 @@ class DualGNN(MultimodalRecommender):
 
     def prepare(self, data: GraphData) -> None:
         device = self._device_hint()
-        users, items = interaction_edges(data.train_matrix)
-        graph = bipartite_edge_graph(users, items, self.n_users, self.n_items)
-        deg = torch.bincount(graph.row, minlength=self.n_users + self.n_items).float().clamp_min(1)
-        if self.aggr_mode == "add":  # D^-½ A D^-½ (MMRec's Base_gcn with aggr="add")
-            graph.values = deg[graph.row].rsqrt() * deg[graph.col].rsqrt()
-        else:  # D⁻¹ A
-            graph.values = 1.0 / deg[graph.row]
-        self.graph = graph.to(device)
+        norm = "sym" if self.aggr_mode == "add" else "mean"  # D^-½AD^-½ (MMRec's Base_gcn, aggr="add") or D⁻¹A
+        self.graph = normalized_bipartite_edge_graph(data.train_matrix, norm).to(device)
         rows, cols, counts = data.user_graph(self.user_k)
         self._user_edges = (rows, cols, counts)
         gen = torch.Generator().manual_seed(int(data.seed))

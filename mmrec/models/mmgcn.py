@@ -11,7 +11,7 @@ from torch import nn
 from mmrec.data.datamodule import GraphData
 from mmrec.errors import ConfigError
 from mmrec.models.multimodal import MultimodalRecommender
-from mmrec.nn.edge_graph import bipartite_edge_graph, interaction_edges
+from mmrec.nn.edge_graph import normalized_bipartite_edge_graph
 from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import bpr_loss
 
@@ -121,11 +121,8 @@ class MMGCN(MultimodalRecommender):
         return self.preference[m] if self.preference is not None else getattr(self, f"preference_{m}")
 
     def prepare(self, data: GraphData) -> None:
-        users, items = interaction_edges(data.train_matrix)
-        graph = bipartite_edge_graph(users, items, self.n_users, self.n_items)
-        deg = torch.bincount(graph.row, minlength=self.n_users + self.n_items).float().clamp_min(1)
-        graph.values = 1.0 / deg[graph.row]  # D⁻¹A: mean over neighbours (PyG aggr="mean")
-        self.graph = graph.to(self._device_hint())
+        # D⁻¹A: mean over neighbours (PyG aggr="mean")
+        self.graph = normalized_bipartite_edge_graph(data.train_matrix, "mean").to(self._device_hint())
         self._refresh_fixed_inputs()
 
     def _fixed(self, m: str) -> bool:

@@ -172,3 +172,15 @@ def edge_graph_from_sparse(adj: torch.Tensor) -> EdgeGraph:
     adj = adj.coalesce()
     rows, cols = adj.indices()
     return EdgeGraph(rows, cols, (int(adj.shape[0]), int(adj.shape[1])), adj.values())
+
+
+def normalized_bipartite_edge_graph(train: sp.spmatrix, norm: str = "sym") -> EdgeGraph:
+    """The user–item graph of ``train`` [U, I] as an :class:`EdgeGraph` on ``U + I`` nodes, normalised
+    ``D^-½ A D^-½`` (``norm="sym"``: PyG/MMRec ``aggr="add"``) or ``D⁻¹ A`` (``"mean"``: ``aggr="mean"``)."""
+    if norm not in ("sym", "mean"):
+        raise ValueError(f"norm={norm!r}; choose 'sym' or 'mean'")
+    n_users, n_items = train.shape
+    graph = bipartite_edge_graph(*interaction_edges(train), n_users, n_items)
+    deg = torch.bincount(graph.row, minlength=n_users + n_items).float().clamp_min(1)
+    graph.values = deg[graph.row].rsqrt() * deg[graph.col].rsqrt() if norm == "sym" else 1.0 / deg[graph.row]
+    return graph
