@@ -14,28 +14,9 @@ On the command line ``knockout.spec='audio:noise,image:keep'`` must keep its quo
 (shell: ``knockout.spec="'audio:noise,image:keep'"``); an unquoted comma is a sweep under ``-m`` and an error
 otherwise. ``+`` needs no quoting.
 
-Strategies (what each replaces the modality's ``[n_items, d]`` tensor with):
-
-- ``keep``: the real features, untouched (same tensor object, mask and spec entry).
-- ``noise``: iid Gaussian ``N(noise_mean, noise_std)`` per item and dimension (study default: mean 1,
-  std 0.1).
-- ``matched``: iid Gaussian with the modality's own per-dimension mean and (population) std over present
-  items, so the marginal scale survives and only the item <-> content link is destroyed. Correlations
-  between dimensions are not kept (diagonal Gaussian). A zero-variance dimension gives a constant column.
-- ``constant``: every item gets the same vector, all entries ``constant_value``.
-- ``zero``: all zeros.
-- ``mean``: every item gets the mean vector of the present items.
-- ``shuffle``: rows permuted across items by a derangement: no item keeps its own row (by index; duplicate
-  rows in the data can still hand an item an equal vector). The permutation is a uniformly random *cyclic*
-  permutation (the distribution of Sattolo's algorithm), built vectorised: draw a random order ``p`` of the
-  items and give item ``p[k]`` the row of item ``p[k + 1]`` (wrapping around). It is a single n-cycle, so it
-  is a derangement for every ``n >= 2``; it is not uniform over all derangements, which no use here needs.
-- ``drop``: the modality is removed from the returned :class:`ItemFeatures`; models run on the others.
-  Dropping every modality is an error.
-
-Masks: ``noise``, ``matched``, ``constant``, ``zero`` and ``mean`` give every item a vector, so their mask
-becomes all True; ``shuffle`` permutes the mask together with the rows (an item receives another item's row
-*and* its presence flag); ``keep`` leaves it as it was.
+Strategies (what each replaces the modality's ``[n_items, d]`` tensor with, and its mask) are registered with
+:func:`strategy` below; the list is generated from the registry (:func:`strategies_doc`), so adding a strategy
+is one decorated function and its one line of docs.
 
 Seeding: each knocked-out modality draws from its own generator seeded by
 ``SeedSequence([seed, stable_int(modality)])``, so knocking out one more modality never changes the draws of
@@ -48,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,12 +39,110 @@ import torch
 from mmrec.errors import ConfigError
 from mmrec.features.item_features import ItemFeatures
 
-STRATEGIES = ("keep", "noise", "matched", "constant", "zero", "mean", "shuffle", "drop")
 ALL = "all"  # the "every modality" key of a spec; "*" is read as the same
 PHASES = ("train", "test")
 _NONE_WORDS = ("", "none", "null", "~")
 _SEPARATORS = re.compile(r"[,+;\s]+")
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+@dataclass(frozen=True)
+class KnockoutParams:
+    """The numbers a strategy may read (the ``knockout.*`` config keys)."""
+
+    noise_mean: float = 1.0
+    noise_std: float = 0.1
+    constant_value: float = 1.0
+
+
+Pair = tuple[torch.Tensor, torch.Tensor]  # (features [n, d], mask [n])
+Replace = Callable[[torch.Tensor, torch.Tensor, KnockoutParams, torch.Generator], Pair]
+
+
+@dataclass(frozen=True)
+class Strategy:
+    name: str
+    doc: str
+    replace: Replace
+
+
+REGISTRY: dict[str, Strategy] = {}
+
+
+def strategy(name: str, doc: str) -> Callable[[Replace], Replace]:
+    """Register ``replace(x [n, d], mask [n], params, generator) -> (x', mask')`` as knockout strategy ``name``
+    (``doc``: one line, what the tensor and the mask become). ``x'`` is float32 on ``x``'s device."""
+
+    def register(replace: Replace) -> Replace:
+        if name in REGISTRY:
+            raise ValueError(f"knockout strategy {name!r} is registered twice")
+        REGISTRY[name] = Strategy(name, doc, replace)
+        return replace
+
+    return register
+
+
+def strategies_doc() -> str:
+    """The registered strategies as a reST list (one line each)."""
+    return "\n".join(f"- ``{s.name}``: {s.doc}" for s in REGISTRY.values())
+
+
+def _all_present(mask: torch.Tensor) -> torch.Tensor:
+    return torch.ones(mask.shape[0], dtype=torch.bool, device=mask.device)
+
+
+@strategy("keep", "the real features, untouched (same tensor object, mask and spec entry).")
+def _keep(x: torch.Tensor, mask: torch.Tensor, params: KnockoutParams, gen: torch.Generator) -> Pair:
+    return x, mask
+
+
+@strategy("noise", "iid Gaussian ``N(noise_mean, noise_std)`` per item and dimension (study default: mean 1, "
+          "std 0.1); mask all True.")
+def _noise(x: torch.Tensor, mask: torch.Tensor, params: KnockoutParams, gen: torch.Generator) -> Pair:
+    z = torch.randn(*x.shape, generator=gen)  # [n, d] standard normal, drawn on the CPU
+    return (z * params.noise_std + params.noise_mean).to(x.device), _all_present(mask)
+
+
+@strategy("matched", "iid Gaussian with the modality's own per-dimension mean and (population) std over present "
+          "items: the marginal scale survives, the item <-> content link and correlations between dimensions do "
+          "not (a zero-variance dimension gives a constant column); mask all True.")
+def _matched(x: torch.Tensor, mask: torch.Tensor, params: KnockoutParams, gen: torch.Generator) -> Pair:
+    real = _present_rows(x, mask).double()  # [n_present, d]
+    mean, std = real.mean(dim=0), real.std(dim=0, correction=0)  # [d]; population std: finite for one row
+    z = torch.randn(*x.shape, generator=gen).to(device=x.device, dtype=torch.float64)  # [n, d]
+    return (z * std + mean).float(), _all_present(mask)
+
+
+@strategy("constant", "every item gets the same vector, all entries ``constant_value``; mask all True.")
+def _constant(x: torch.Tensor, mask: torch.Tensor, params: KnockoutParams, gen: torch.Generator) -> Pair:
+    return torch.full(tuple(x.shape), params.constant_value, dtype=torch.float32, device=x.device), _all_present(mask)
+
+
+@strategy("zero", "all zeros; mask all True.")
+def _zero(x: torch.Tensor, mask: torch.Tensor, params: KnockoutParams, gen: torch.Generator) -> Pair:
+    return torch.zeros(*x.shape, dtype=torch.float32, device=x.device), _all_present(mask)
+
+
+@strategy("mean", "every item gets the mean vector of the present items; mask all True.")
+def _mean(x: torch.Tensor, mask: torch.Tensor, params: KnockoutParams, gen: torch.Generator) -> Pair:
+    mean = _present_rows(x, mask).double().mean(dim=0)  # [d]
+    return mean.float().expand(*x.shape).clone(), _all_present(mask)
+
+
+@strategy("shuffle", "rows permuted across items by a derangement (:func:`cyclic_derangement`): no item keeps its "
+          "own row (by index); the mask is permuted with the rows (an item gets another's row and presence flag).")
+def _shuffle(x: torch.Tensor, mask: torch.Tensor, params: KnockoutParams, gen: torch.Generator) -> Pair:
+    perm = cyclic_derangement(x.shape[0], gen)  # [n] item i takes row perm[i]
+    return x.float()[perm.to(x.device)], mask[perm.to(mask.device)]
+
+
+@strategy("drop", "the modality is removed from the returned :class:`ItemFeatures`; models run on the others "
+          "(dropping every modality is an error).")
+def _drop(x: torch.Tensor, mask: torch.Tensor, params: KnockoutParams, gen: torch.Generator) -> Pair:
+    raise AssertionError("'drop' removes the modality; Knockout.apply never calls it")
+
+
+STRATEGIES = tuple(REGISTRY)  # registration order: keep first, drop last
 
 # The presets shipped in conf/knockout/<name>.yaml (one file per entry; tests check they agree).
 PRESETS: dict[str, str] = {
@@ -93,10 +172,8 @@ PRESETS: dict[str, str] = {
 
 def _strategy(value: Any, where: str) -> str:
     strategy = str(value).strip().lower()
-    if strategy not in STRATEGIES:
-        raise ConfigError(
-            f"knockout spec {where}: unknown strategy {value!r}; choose one of: {', '.join(STRATEGIES)}"
-        )
+    if strategy not in REGISTRY:
+        raise ConfigError(f"knockout spec {where}: unknown strategy {value!r}; choose one of: {', '.join(REGISTRY)}")
     return strategy
 
 
@@ -168,7 +245,12 @@ def modality_generator(seed: int, modality: str) -> torch.Generator:
 
 
 def cyclic_derangement(n: int, generator: torch.Generator) -> torch.Tensor:
-    """``perm`` (int64 ``[n]``) with ``perm[i] != i`` for all ``i``: a uniformly random n-cycle (Sattolo)."""
+    """``perm`` (int64 ``[n]``) with ``perm[i] != i`` for all ``i``: a uniformly random n-cycle (Sattolo).
+
+    The distribution of Sattolo's algorithm, built vectorised: draw a random order ``p`` of the items and give item
+    ``p[k]`` the row of item ``p[k + 1]`` (wrapping around). A single n-cycle is a derangement for every
+    ``n >= 2`` (by index: duplicate rows in the data can still hand an item an equal vector); it is not uniform
+    over all derangements, which no use here needs."""
     if n < 2:
         raise ConfigError(f"knockout 'shuffle' needs at least 2 items to permute, the dataset has {n}")
     order = torch.randperm(n, generator=generator)  # [n] random visiting order
@@ -256,6 +338,7 @@ class Knockout:
         self.noise_mean = float(noise_mean)
         self.noise_std = float(noise_std)
         self.constant_value = float(constant_value)
+        self.params = KnockoutParams(self.noise_mean, self.noise_std, self.constant_value)
         self.from_run = str(from_run) if from_run else None
         self._given_name = None if name is None else str(name)
 
@@ -317,36 +400,9 @@ class Knockout:
                 spec[modality] = features.spec.get(modality, "keep")
                 continue
             generator = modality_generator(int(seed), modality)
-            tensors[modality], masks[modality] = self._replace(x, mask, strategy, generator)
+            tensors[modality], masks[modality] = REGISTRY[strategy].replace(x, mask, self.params, generator)
             spec[modality] = strategy
         return ItemFeatures(tensors, masks, spec)
-
-    def _replace(
-        self, x: torch.Tensor, mask: torch.Tensor, strategy: str, generator: torch.Generator
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One modality's knocked-out ``[n_items, d]`` float32 tensor and its mask."""
-        n, d = x.shape
-        device = x.device
-        all_present = torch.ones(n, dtype=torch.bool, device=mask.device)
-        if strategy == "noise":
-            z = torch.randn(n, d, generator=generator)  # [n, d] standard normal, drawn on the CPU
-            return (z * self.noise_std + self.noise_mean).to(device), all_present
-        if strategy == "constant":
-            return torch.full((n, d), self.constant_value, dtype=torch.float32, device=device), all_present
-        if strategy == "zero":
-            return torch.zeros(n, d, dtype=torch.float32, device=device), all_present
-        if strategy in ("mean", "matched"):
-            real = _present_rows(x, mask).double()  # [n_present, d]
-            mean = real.mean(dim=0)  # [d]
-            if strategy == "mean":
-                return mean.float().expand(n, d).clone(), all_present
-            std = real.std(dim=0, correction=0)  # [d] population std: finite even with one present row
-            z = torch.randn(n, d, generator=generator).to(device=device, dtype=torch.float64)  # [n, d]
-            return (z * std + mean).float(), all_present
-        if strategy == "shuffle":
-            perm = cyclic_derangement(n, generator)  # [n] item i takes row perm[i]
-            return x.float()[perm.to(device)], mask[perm.to(mask.device)]
-        raise ConfigError(f"unknown knockout strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}")
 
     def __repr__(self) -> str:
         return f"Knockout(name={self.name!r}, spec={self.label!r}, phase={self.phase!r})"
@@ -356,3 +412,9 @@ def _present_rows(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Rows of items whose modality is present (all rows when none is marked present)."""
     mask = mask.to(x.device)
     return x[mask] if bool(mask.any()) else x
+
+
+__doc__ = (__doc__ or "").replace(
+    "is one decorated function and its one line of docs.\n",
+    "is one decorated function and its one line of docs.\n\n" + strategies_doc() + "\n",
+)

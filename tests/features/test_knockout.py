@@ -9,8 +9,9 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
+import mmrec.features.knockout as knockout_module
 from mmrec.errors import ConfigError
 from mmrec.features.item_features import ItemFeatures
 from mmrec.features.knockout import (
@@ -343,6 +344,21 @@ def test_name_follows_the_spec() -> None:
     assert record["noise_std"] == 0.1
 
 
+def _preset(name: str) -> DictConfig:
+    """``conf/knockout/<name>.yaml`` as Hydra composes it (the preset over ``_base.yaml``)."""
+    with initialize_config_dir(config_dir=str(CONF), version_base=None):
+        return compose(overrides=[f"+knockout={name}"]).knockout
+
+
+def test_presets_inherit_the_base_and_set_only_name_and_spec() -> None:
+    for path in (CONF / "knockout").glob("*.yaml"):
+        if path.stem.startswith("_"):
+            continue
+        raw = OmegaConf.load(path)
+        assert set(raw) == {"defaults", "name", "spec"}, path.name
+        assert list(raw.defaults) == ["_base", "_self_"], path.name
+
+
 REQUIRED_PRESETS = set(
     """none text_noise image_noise text_constant image_constant text_zero image_zero text_shuffle
     image_shuffle text_drop image_drop all_noise all_constant all_zero all_shuffle text_matched image_matched
@@ -351,14 +367,14 @@ REQUIRED_PRESETS = set(
 
 
 def test_preset_files_match_the_presets() -> None:
-    files = {p.stem for p in (CONF / "knockout").glob("*.yaml")}
+    files = {p.stem for p in (CONF / "knockout").glob("*.yaml") if not p.stem.startswith("_")}
     assert files == set(PRESETS)
     assert REQUIRED_PRESETS <= files
 
 
 @pytest.mark.parametrize("preset", sorted(REQUIRED_PRESETS))
 def test_preset_loads_and_instantiates(preset: str) -> None:
-    cfg = OmegaConf.load(CONF / "knockout" / f"{preset}.yaml")
+    cfg = _preset(preset)
     keys = {"_target_", "name", "spec", "phase", "from_run", "noise_mean", "noise_std", "constant_value"}
     assert set(cfg) == keys
     knockout = hydra.utils.instantiate(cfg)
@@ -374,7 +390,7 @@ def test_preset_loads_and_instantiates(preset: str) -> None:
 
 
 def test_text_only_keeps_text_and_noises_the_rest() -> None:
-    cfg = OmegaConf.load(CONF / "knockout" / "text_only.yaml")
+    cfg = _preset("text_only")
     features = make_features()
     out = hydra.utils.instantiate(cfg).apply(features, seed=0)
     assert out.spec == {"text": "keep", "image": "noise", "audio": "noise"}
@@ -404,3 +420,25 @@ def test_misspelt_key_fails_under_struct_mode() -> None:
     with initialize_config_dir(config_dir=str(CONF), version_base=None):
         with pytest.raises(ConfigCompositionException):
             compose(overrides=["+knockout=text_noise", "knockout.noise_sd=0.5"])
+
+
+def test_a_registered_strategy_is_usable_in_a_spec_and_documented(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(knockout_module, "REGISTRY", dict(knockout_module.REGISTRY))
+
+    @knockout_module.strategy("negate", "every value negated; mask unchanged.")
+    def _negate(x, mask, params, gen):
+        return -x.float(), mask
+
+    features = make_features()
+    out = Knockout("text:negate").apply(features, seed=0)
+    assert torch.equal(out.tensors["text"], -features.tensors["text"])
+    assert torch.equal(out.tensors["image"], features.tensors["image"])
+    assert out.spec["text"] == "negate"
+    assert "- ``negate``: every value negated; mask unchanged." in knockout_module.strategies_doc()
+    with pytest.raises(ValueError, match="twice"):
+        knockout_module.strategy("negate", "again")(_negate)
+
+
+def test_module_docs_list_every_registered_strategy() -> None:
+    for name in STRATEGIES:
+        assert f"- ``{name}``: " in knockout_module.__doc__
