@@ -112,7 +112,7 @@ def run_one(name: str, data_path: Path, threads: int, show_products: bool = Fals
     from benchmarks.yardsticks import yardstick_for
     from mmrec.data import load_dataset
     from mmrec.data.datamodule import GraphDataModule
-    from mmrec.features.item_features import ItemFeatures
+    from mmrec.data.item_features import ItemFeatures
     from tests.models.common import make_model
 
     ds = load_dataset("baby", format="mmrec", data_dir=str(data_path.parent))

@@ -26,8 +26,8 @@ from mmrec import summary as summary_io
 from mmrec.cache import atomic_torch_save, atomic_write_text
 from mmrec.config import derive_seeds, validate
 from mmrec.data.datamodule import GraphDataModule
+from mmrec.data.item_features import ItemFeatures
 from mmrec.errors import ConfigError
-from mmrec.features.item_features import ItemFeatures
 from mmrec.models.base import Recommender
 from mmrec.runtime import configure as configure_runtime
 

@@ -20,9 +20,9 @@ from torch.utils.data import DataLoader, Dataset
 from mmrec.cache import cached_tensor, hash_parts
 from mmrec.data import graphs
 from mmrec.data.dataset import Dataset as MMDataset
+from mmrec.data.item_features import ItemFeatures
 from mmrec.data.sampling import NEGATIVE_POOLS, TripletSampler
 from mmrec.errors import ConfigError, DataError
-from mmrec.features.item_features import ItemFeatures
 
 
 @dataclass

@@ -11,7 +11,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from mmrec.cache import hash_parts
-from mmrec.features.item_features import ItemFeatures
+from mmrec.data.item_features import ItemFeatures
 
 
 @dataclass

@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 
 from mmrec.data.dataset import Dataset, Interactions
+from mmrec.data.item_features import ItemFeatures
 from mmrec.data.validate import (
     check_features,
     check_id_range,
@@ -18,7 +19,6 @@ from mmrec.data.validate import (
     require_columns,
 )
 from mmrec.errors import DataError
-from mmrec.features.item_features import ItemFeatures
 
 REQUIRED = ["userID", "itemID", "x_label"]
 

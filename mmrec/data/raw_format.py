@@ -15,10 +15,10 @@ import pandas as pd
 import torch
 
 from mmrec.data.dataset import Dataset, Interactions
+from mmrec.data.item_features import ItemFeatures
 from mmrec.data.split import k_core, remap_ids, split_per_user
 from mmrec.data.validate import check_features, check_splits, require_columns, require_file
 from mmrec.errors import DataError
-from mmrec.features.item_features import ItemFeatures
 
 
 def read_items(path: Path) -> pd.DataFrame:

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 from mmrec.data.dataset import Dataset, Interactions
+from mmrec.data.item_features import ItemFeatures
 from mmrec.data.split import split_per_user
 from mmrec.errors import ConfigError
-from mmrec.features.item_features import ItemFeatures
 
 DEFAULT_MODALITIES = {
     "text": {"dim": 64, "signal": 0.95},

@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from mmrec.data.item_features import ItemFeatures
 from mmrec.errors import ConfigError
-from mmrec.features.item_features import ItemFeatures
 
 ALL = "all"  # the "every modality" key of a spec; "*" is read as the same
 PHASES = ("train", "test")

@@ -10,8 +10,8 @@ import torch
 from mmrec.data import graphs
 from mmrec.data.datamodule import GraphDataModule
 from mmrec.data.dataset import Dataset, Interactions
+from mmrec.data.item_features import ItemFeatures
 from mmrec.data.sampling import TripletSampler
-from mmrec.features.item_features import ItemFeatures
 from tests.conftest import shared_path
 
 

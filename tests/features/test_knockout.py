@@ -12,8 +12,8 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import DictConfig, OmegaConf
 
 import mmrec.features.knockout as knockout_module
+from mmrec.data.item_features import ItemFeatures
 from mmrec.errors import ConfigError
-from mmrec.features.item_features import ItemFeatures
 from mmrec.features.knockout import (
     PRESETS,
     STRATEGIES,

@@ -11,7 +11,7 @@ from hydra.utils import get_class
 from omegaconf import OmegaConf
 
 from mmrec.data.datamodule import GraphDataModule
-from mmrec.features.item_features import ItemFeatures
+from mmrec.data.item_features import ItemFeatures
 from mmrec.models.base import Recommender
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "model"

@@ -12,8 +12,8 @@ import torch.nn.functional as F
 
 from mmrec.data.datamodule import GraphDataModule
 from mmrec.data.dataset import Dataset, Interactions
+from mmrec.data.item_features import ItemFeatures
 from mmrec.errors import ConfigError
-from mmrec.features.item_features import ItemFeatures
 from mmrec.features.knockout import Knockout
 from mmrec.models.damrs import symmetric_bernoulli_kl
 from mmrec.nn.consensus_item_graphs import consensus_knn_edges, cooccurrence_knn_edges, topk_with_ties

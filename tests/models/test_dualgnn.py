@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from mmrec.data.datamodule import GraphDataModule
 from mmrec.data.dataset import Dataset, Interactions
-from mmrec.features.item_features import ItemFeatures
+from mmrec.data.item_features import ItemFeatures
 from mmrec.nn.user_graph_sampling import sampled_user_graph
 from tests.models.common import fit, make_model, test_metrics
 

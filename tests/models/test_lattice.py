@@ -10,8 +10,8 @@ import torch
 
 from mmrec.data.datamodule import GraphDataModule
 from mmrec.data.dataset import Dataset, Interactions
+from mmrec.data.item_features import ItemFeatures
 from mmrec.errors import ConfigError
-from mmrec.features.item_features import ItemFeatures
 from mmrec.features.knockout import Knockout
 from tests.models.common import all_scores, fit, make_model, test_metrics, with_features
 

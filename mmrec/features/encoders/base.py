@@ -7,8 +7,8 @@ from abc import ABC, abstractmethod
 import torch
 
 from mmrec.data.dataset import Dataset
+from mmrec.data.item_features import ItemFeatures
 from mmrec.errors import ConfigError
-from mmrec.features.item_features import ItemFeatures
 
 
 class Encoder(ABC):

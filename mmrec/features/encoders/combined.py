@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from mmrec.data.dataset import Dataset
+from mmrec.data.item_features import ItemFeatures
 from mmrec.errors import ConfigError
 from mmrec.features.encoders.base import Encoder
-from mmrec.features.item_features import ItemFeatures
 
 
 class Combined(Encoder):

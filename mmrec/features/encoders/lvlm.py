@@ -46,10 +46,10 @@ import torch
 
 from mmrec.cache import cache_root, hash_parts
 from mmrec.data.dataset import Dataset
+from mmrec.data.item_features import ItemFeatures
 from mmrec.errors import ConfigError, DataError
 from mmrec.features.encoders.base import Encoder, fill_missing
 from mmrec.features.encoders.modality import Gathered, ModalityEncoder, model_fingerprint
-from mmrec.features.item_features import ItemFeatures
 from mmrec.features.lvlm.attributes import build_vocabulary, save_attribute_matrix
 from mmrec.features.lvlm.embed import check_pooling, embed_batch
 from mmrec.features.lvlm.generate import GenerationStore, generate_batch, store_key

@@ -24,10 +24,10 @@ from tqdm.auto import tqdm
 
 from mmrec.cache import hash_parts
 from mmrec.data.dataset import Dataset
+from mmrec.data.item_features import ItemFeatures
 from mmrec.errors import ConfigError, DataError
 from mmrec.features.encoders.base import Encoder, fill_missing
 from mmrec.features.encoders.cache import FeatureCache, encoder_key
-from mmrec.features.item_features import ItemFeatures
 
 log = logging.getLogger("mmrec.features")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mmrec.data.dataset import Dataset
+from mmrec.data.item_features import ItemFeatures
 from mmrec.errors import ConfigError
 from mmrec.features.encoders.base import Encoder
-from mmrec.features.item_features import ItemFeatures
 
 
 class Precomputed(Encoder):
