@@ -52,7 +52,23 @@ def test_every_config_of_every_group_composes(group: str) -> None:
     for option in options:
         cfg = compose_cfg([f"{group}={option}"])
         OmegaConf.resolve(OmegaConf.create(OmegaConf.to_container(cfg.model)))
-        assert cfg[group if group not in ("protocol", "experiment", "hparams_search") else "model"] is not None
+        # the option's own values are what the job gets (global packages at the root, others under the group)
+        path = CONF / group / f"{option}.yaml"
+        raw = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+        composed = OmegaConf.to_container(cfg, resolve=False)
+        is_global = "# @package _global_" in path.read_text(encoding="utf-8")
+        _assert_contains(composed if is_global else composed[group], raw, f"{group}={option}")
+
+
+def _assert_contains(node: dict, expected: dict, where: str) -> None:
+    for key, value in expected.items():
+        if key in ("defaults", "hydra"):  # composition instructions and Hydra's own config
+            continue
+        assert key in node, f"{where}: {key} missing from the composed config"
+        if isinstance(value, dict):
+            _assert_contains(node[key], value, f"{where}.{key}")
+        else:
+            assert node[key] == value, f"{where}.{key}: composed {node[key]!r}, the file says {value!r}"
 
 
 @pytest.mark.parametrize("model", group_options("model"))
@@ -170,7 +186,6 @@ def test_stale_cache_rebuilds_graphs_after_knockout(tmp_path: Path) -> None:
 
 
 def test_wandb_offline_run_files_hold_the_metrics(tmp_path: Path) -> None:
-    pytest.importorskip("wandb")
     run = tmp_path / "wb"
     cmd = [sys.executable, str(REPO / "train.py"), *[a for a in SMALL if a != "logger=none"], f"hydra.run.dir={run}",
            "model=bpr", "trainer.max_epochs=2", "logger.wandb.mode=offline"]
@@ -224,3 +239,26 @@ def read_wandb_offline(path: Path) -> dict:
         for it in items:
             values[it.key or "/".join(it.nested_key)] = json.loads(it.value_json)
     return values
+
+
+@pytest.mark.parametrize(("protocol", "val_masked"), [([], True), (["protocol=mmrec"], False)])
+def test_protocol_decides_whether_validation_items_are_masked_at_test_time(protocol: list[str],
+                                                                           val_masked: bool) -> None:
+    """Composed config → validation → the run's own data wiring → the test batches' masks."""
+    from mmrec.config import derive_seeds
+    from mmrec.run import build_data
+
+    cfg = compose_cfg([*SMALL, "model=mostpop", *protocol])
+    facts = validate(cfg)
+    _, _, dm, _ = build_data(cfg, facts, derive_seeds(cfg))
+    train, val = dm.train.toarray() > 0, dm.val.toarray() > 0
+    assert val.any()
+    seen = 0
+    for batch in dm.test_dataloader():
+        mask = batch["exclude"]
+        exclude = (mask.to_dense() if mask.layout != torch.strided else mask).numpy() > 0
+        users = batch["users"].numpy()
+        expected = train[users] | val[users] if val_masked else train[users]
+        assert (exclude == expected).all()
+        seen += len(users)
+    assert seen > 0
