@@ -27,8 +27,9 @@ test: setup  ## the whole test suite (PostgreSQL is installed/started by the swe
 test-fast: setup
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 -m "not slow"
 
-lint: setup
+lint: setup  ## ruff over the tree, pyright (basic) over mmrec/ (pyrightconfig.json); CI runs it before the tests
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pyright
 
 clean-outputs:
 	rm -rf outputs multirun

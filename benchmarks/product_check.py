@@ -1,7 +1,8 @@
 """How much of each model's product work is the work its math needs (prints figures; never asserted).
 
 For one training step and one evaluation of every user, on a small synthetic set: the FLOPs of the products the
-model's yardstick lists (``training`` / ``inference``, :mod:`benchmarks.yardsticks`) over the FLOPs of every dense and sparse product the
+model's yardstick lists (``training`` / ``inference``, :mod:`benchmarks.yardsticks`) over the FLOPs of every
+dense and sparse product the
 step really executes. 1.00: no product beyond the math; below 1: products the math does not need (waste), or
 work the list does not claim. Usage::
 

@@ -51,7 +51,8 @@ def _imports(path: Path, modules: set[str]) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parts + ([base] if base else []))
             names = [base] + [f"{base}.{a.name}" for a in node.names]
         for name in names:
             while name and name not in modules:  # the deepest mmrec module the name refers to

@@ -29,8 +29,11 @@ def modality_gcn_costs(gcn: ModalityPreferenceGCN, graph: EdgeGraph, n_items: in
     return out
 
 
-def node_fusion(costs: Callable[[Any, bool, int], list[MatmulCost]]
-                ) -> tuple[Callable[[Any, dict[str, torch.Tensor]], list[MatmulCost]], Callable[[Any], list[MatmulCost]]]:
+TrainingCosts = Callable[[Any, dict[str, torch.Tensor]], list[MatmulCost]]
+InferenceCosts = Callable[[Any], list[MatmulCost]]
+
+
+def node_fusion(costs: Callable[[Any, bool, int], list[MatmulCost]]) -> tuple[TrainingCosts, InferenceCosts]:
     """(training, inference) of models whose graphs run over every node, whose per-node fusion runs over the
     batch's distinct nodes only, and whose loss adds two in-batch InfoNCE terms (MGCN, SMORE), from
     ``costs(model, training, rows)`` (``rows``: the nodes the fusion runs over)."""

@@ -83,7 +83,8 @@ class GraphData:
         assert graph is not None, "weighted_item_knn needs at least one modality"
         return graph
 
-    def item_knn(self, modality: str | torch.Tensor, k: int, norm: str = "sym", include_self: bool = True) -> torch.Tensor:
+    def item_knn(self, modality: str | torch.Tensor, k: int, norm: str = "sym",
+                 include_self: bool = True) -> torch.Tensor:
         """Sparse [I, I] kNN graph (cosine) of a modality's features (or of a given tensor), normalised."""
         x = self.feature(modality) if isinstance(modality, str) else modality
         key = hash_parts("knn", x, k, norm, include_self, self.knn_ties, self.seed)
@@ -100,7 +101,8 @@ class GraphData:
         """Top-k co-interaction user–user edges (rows, cols, counts)."""
         key = hash_parts("useruser", self.interactions_hash, k)
         if key not in self._memo:
-            self._memo[key] = cached_tensor("useruser", key, lambda: graphs.user_cooccurrence_topk(self.train_matrix, k))
+            self._memo[key] = cached_tensor("useruser", key,
+                                            lambda: graphs.user_cooccurrence_topk(self.train_matrix, k))
         return self._memo[key]
 
 

@@ -29,7 +29,9 @@ def check_int_column(path: Path, name: str, values: np.ndarray, first_line: int 
         return values.astype(np.int64, casting="unsafe") if values.dtype.kind in "iu" else _parse_ints(values)
     except ValueError:
         bad = next(i for i, v in enumerate(values) if not _is_int(v))
-        raise DataError(path, f"line {bad + first_line}: column '{name}' has non-integer value {values[bad]!r}") from None
+        raise DataError(
+            path, f"line {bad + first_line}: column '{name}' has non-integer value {values[bad]!r}"
+        ) from None
 
 
 def _is_int(v: object) -> bool:

@@ -74,7 +74,8 @@ class DualGNN(MultimodalRecommender):
         self.gcn = ModalityPreferenceGCN(self.n_users, self.feature_dims, d, n_hops=2)
         self.user_weight = self.item_weight = None
         if n_mod > 1:  # [U, M, 1] as in the reference: xavier-normal draw, then a softmax over modalities
-            self.user_weight = nn.Parameter(torch.softmax(nn.init.xavier_normal_(torch.randn(self.n_users, n_mod, 1)), 1))
+            self.user_weight = nn.Parameter(
+                torch.softmax(nn.init.xavier_normal_(torch.randn(self.n_users, n_mod, 1)), 1))
             if faithful_to == "reference":
                 self.item_weight = nn.Parameter(
                     torch.softmax(nn.init.xavier_normal_(torch.randn(self.n_items, n_mod, 1)), 1))

@@ -160,7 +160,8 @@ class LGMRec(MultimodalRecommender):
         return final[: self.n_users], final[self.n_users :], hyper
 
     # ---- training and scoring ----------------------------------------------------------------------------------
-    def hypergraph_contrast(self, anchor: torch.Tensor, positive: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+    def hypergraph_contrast(self, anchor: torch.Tensor, positive: torch.Tensor,
+                            candidates: torch.Tensor) -> torch.Tensor:
         """``−Σ_b log(exp(cos(a_b, p_b)/τ) / Σ_j exp(cos(a_b, c_j)/τ))`` (summed over the batch)."""
         a = F.normalize(anchor, dim=1) / self.temperature  # [B, d] (1/τ folded into the anchors)
         pos = (a * F.normalize(positive, dim=1)).sum(1)  # [B]

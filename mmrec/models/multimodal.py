@@ -19,14 +19,14 @@ Models whose content never becomes a table (VBPR's concatenated input, DA-MRS's 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import ClassVar
+from typing import ClassVar, cast
 
 import torch
 from torch import nn
 
 from mmrec.data.datamodule import GraphData
 from mmrec.models.base import Recommender, check_choice
-from mmrec.nn.features import feature_tables
+from mmrec.nn.features import FeatureTable, feature_tables
 
 
 class MultimodalRecommender(Recommender):
@@ -35,6 +35,8 @@ class MultimodalRecommender(Recommender):
     min_modalities = 1
     uses_features_at_inference = True
     faithful_choices: ClassVar[tuple[str, ...]] = ("reference", "paper")
+    features: nn.ModuleDict  # modality -> FeatureTable (when the model takes freeze_features)
+    projections: nn.ModuleDict  # modality -> nn.Linear (build_projections)
 
     def __init__(self, data: GraphData, *, lr: float, weight_decay: float = 0.0, faithful_to: str = "reference",
                  freeze_features: bool | None = None):
@@ -57,7 +59,10 @@ class MultimodalRecommender(Recommender):
 
     @property
     def feature_dims(self) -> dict[str, int]:
-        return {m: int(self.features[m].weight.shape[1]) for m in self.modality_names}
+        return {m: int(self.table(m).weight.shape[1]) for m in self.modality_names}
+
+    def table(self, modality: str) -> FeatureTable:
+        return cast(FeatureTable, self.features[modality])
 
     def build_projections(self, dim: int, init: Callable[[torch.Tensor], torch.Tensor] | None = None,
                           modalities: Sequence[str] | None = None) -> None:
@@ -66,13 +71,13 @@ class MultimodalRecommender(Recommender):
         self.projections = nn.ModuleDict({m: nn.Linear(self.feature_dims[m], dim) for m in names})
         if init is not None:
             for layer in self.projections.values():
-                init(layer.weight)
+                init(cast(nn.Linear, layer).weight)
 
     def load_content(self, data: GraphData) -> None:
         """Test-time knockout: the tables take the new data's inputs (parameter identity kept)."""
         if self.freeze_features is not None:
             for m in self.modality_names:
-                self.features[m].load(self.feature_input(data, m))
+                self.table(m).load(self.feature_input(data, m))
 
 
 def item_graph_weights(names: list[str], image_weight: float, given: Mapping[str, float] | None) -> dict[str, float]:

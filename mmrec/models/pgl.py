@@ -88,7 +88,8 @@ class PGL(MultimodalRecommender):
         self.reg_weight, self.dropout, self.temperature = reg_weight, dropout, temperature
         self.lr_decay, self.lr_decay_epochs = lr_decay, lr_decay_epochs
         self.weights = item_graph_weights(self.modality_names, mm_image_weight, modality_weights)
-        self.user_embeddings = nn.ModuleDict({m: nn.Embedding(self.n_users, embedding_dim) for m in self.modality_names})
+        self.user_embeddings = nn.ModuleDict(
+            {m: nn.Embedding(self.n_users, embedding_dim) for m in self.modality_names})
         for emb in self.user_embeddings.values():
             nn.init.xavier_uniform_(emb.weight)
         self.build_projections(embedding_dim)

@@ -42,7 +42,8 @@ class VBPR(MultimodalRecommender):
         """``[γ_i; E f_i]`` for ``items`` (all when None): [n, 2d]. Only the requested rows are projected."""
         if items is None:
             return torch.cat([self.item_embedding, self.item_linear(self.content)], dim=1)
-        return torch.cat([take_rows(self.item_embedding, items), self.item_linear(take_rows(self.content, items))], dim=1)
+        content = self.item_linear(take_rows(self.content, items))
+        return torch.cat([take_rows(self.item_embedding, items), content], dim=1)
 
     def forward(self, users: torch.Tensor | None = None, items: torch.Tensor | None = None):
         """(user factors, item factors), dropout applied in training (element-wise, as in the reference)."""

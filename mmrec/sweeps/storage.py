@@ -382,7 +382,8 @@ def main(argv: list[str] | None = None) -> int:
         table.add_column(col)
     for r in rows:
         table.add_row(r["study"], *(str(r.get(k, 0)) for k in ("complete", "pruned", "fail", "running")),
-                      "" if r["best_value"] is None else f"{r['best_value']:.5g}", "" if r["best_trial"] is None else str(r["best_trial"]))
+                      "" if r["best_value"] is None else f"{r['best_value']:.5g}",
+                      "" if r["best_trial"] is None else str(r["best_trial"]))
     Console().print(table)
     return 0
 

@@ -77,7 +77,8 @@ def plan(overrides: list[str], config_dir: Path = REPO_CONF) -> dict:
             point = [*overrides, f"model={m}", "knockout=none", f"knockout.spec={spec}"]
             names[(m, label)] = (repeat.target_study_name(config_dir, "train", point), spec)
     location = ["--output-root", str(output_root)] + (["--storage", str(storage)] if storage else [])
-    return {"sweep": sweep, "names": names, "location": location, "specs": specs, "models": models, "seeds": int(study["seeds"]),
+    return {"sweep": sweep, "names": names, "location": location, "specs": specs, "models": models,
+            "seeds": int(study["seeds"]),
             "transfer": bool(study.get("transfer", False))}
 
 

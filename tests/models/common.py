@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from hydra.utils import get_class
 from omegaconf import OmegaConf
 
 from mmrec.data.datamodule import GraphDataModule
+from mmrec.data.dataset import Dataset, Interactions
 from mmrec.data.item_features import ItemFeatures
 from mmrec.models.base import Recommender
 
@@ -71,6 +74,27 @@ def all_scores(model: Recommender, dm: GraphDataModule) -> torch.Tensor:
     model.eval()
     with torch.no_grad():
         return model.score(torch.arange(dm.data.n_users))
+
+
+def mostpop_recall_on(dm: GraphDataModule) -> float:
+    model = make_model("mostpop", dm)
+    fit(model, dm, 0)
+    return test_metrics(model, dm)["recall@20"]
+
+
+def assert_learns(model: Recommender, losses: list[float], dm: GraphDataModule, baseline_recall: float) -> None:
+    """Finite training losses that decrease, and a test Recall@20 above ``baseline_recall`` (MostPop's)."""
+    assert losses and all(math.isfinite(x) for x in losses) and losses[-1] < losses[0], losses
+    assert test_metrics(model, dm)["recall@20"] > baseline_recall
+
+
+def tiny_dm() -> GraphDataModule:
+    """3 users × 4 items (7 training pairs), text [4, 3] and image [4, 5] random features, batch 4."""
+    train = np.array([[0, 0], [0, 1], [1, 1], [1, 2], [2, 2], [2, 3], [0, 3]])
+    ds = Dataset("tiny", Interactions(3, 4, train, np.array([[1, 0]]), np.array([[2, 0]])))
+    g = torch.Generator().manual_seed(0)
+    feats = ItemFeatures({"text": torch.randn(4, 3, generator=g), "image": torch.randn(4, 5, generator=g)})
+    return GraphDataModule(ds, feats, batch_size=4, seed=0)
 
 
 test_metrics.__test__ = False  # a helper, not a test (pytest collects names starting with "test")

@@ -15,14 +15,7 @@ from mmrec.data.item_features import ItemFeatures
 from mmrec.nn.user_graph_sampling import sampled_user_graph
 from tests.models.common import fit, make_model, test_metrics
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Two OpenMP threads on a shared two-core machine make small sparse ops ~100× slower (spin waits)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_dm() -> GraphDataModule:

@@ -8,29 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from mmrec.data.datamodule import GraphDataModule
-from mmrec.data.dataset import Dataset, Interactions
-from mmrec.data.item_features import ItemFeatures
 from mmrec.features.knockout import Knockout
 from mmrec.nn.edge_pruning import degree_weights, pruned_norm_adj, sample_edges
-from tests.models.common import all_scores, fit, make_model, test_metrics, with_features
+from tests.models.common import all_scores, fit, make_model, test_metrics, tiny_dm, with_features
 
 MODELS = ["bpr", "lightgcn", "vbpr", "freedom"]
-
-
-@pytest.fixture(scope="module")
-def mostpop_recall(synthetic_dm) -> float:
-    m = make_model("mostpop", synthetic_dm)
-    fit(m, synthetic_dm, 0)
-    return test_metrics(m, synthetic_dm)["recall@20"]
-
-
-def tiny_dm() -> GraphDataModule:
-    train = np.array([[0, 0], [0, 1], [1, 1], [1, 2], [2, 2], [2, 3], [0, 3]])
-    ds = Dataset("tiny", Interactions(3, 4, train, np.array([[1, 0]]), np.array([[2, 0]])))
-    g = torch.Generator().manual_seed(0)
-    feats = ItemFeatures({"text": torch.randn(4, 3, generator=g), "image": torch.randn(4, 5, generator=g)})
-    return GraphDataModule(ds, feats, batch_size=4, seed=0)
 
 
 def test_mostpop_ranks_by_training_popularity(synthetic_dm, mostpop_recall) -> None:

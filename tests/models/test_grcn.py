@@ -4,33 +4,14 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from mmrec.data.datamodule import GraphDataModule
-from mmrec.data.dataset import Dataset, Interactions
-from mmrec.data.item_features import ItemFeatures
 from mmrec.nn.edge_graph import EdgeGraph
-from tests.models.common import fit, make_model, test_metrics
+from tests.models.common import fit, make_model, test_metrics, tiny_dm
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Two OpenMP threads on a shared two-core machine make small sparse ops ~100× slower (spin waits)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def tiny_dm() -> GraphDataModule:
-    train = np.array([[0, 0], [0, 1], [1, 1], [1, 2], [2, 2], [2, 3], [0, 3]])
-    ds = Dataset("tiny", Interactions(3, 4, train, np.array([[1, 0]]), np.array([[2, 0]])))
-    g = torch.Generator().manual_seed(0)
-    feats = ItemFeatures({"text": torch.randn(4, 3, generator=g), "image": torch.randn(4, 5, generator=g)})
-    return GraphDataModule(ds, feats, batch_size=4, seed=0)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -31,7 +31,8 @@ def compose_cfg(overrides: list[str]):
         return compose("train", overrides=overrides, return_hydra_config=False)
 
 
-def run_train(args: list[str], run_dir: Path, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
+def run_train(args: list[str], run_dir: Path, env: dict | None = None,
+              check: bool = True) -> subprocess.CompletedProcess:
     cmd = [sys.executable, str(REPO / "train.py"), *SMALL, f"hydra.run.dir={run_dir}", *args]
     e = {**os.environ, "WANDB_MODE": "disabled", **(env or {})}
     p = subprocess.run(cmd, cwd=run_dir.parent, capture_output=True, text=True, env=e, timeout=600)

@@ -262,7 +262,8 @@ def default_text_encoder() -> Encoder:
 class LVLMDescription(_Generating, Encoder):
     """Decoded structured descriptions embedded as text: modality ``description``."""
 
-    def __init__(self, model: str, prompt: Prompt | Mapping[str, Any] | str, text_encoder: TextEncoderLike | None = None,
+    def __init__(self, model: str, prompt: Prompt | Mapping[str, Any] | str,
+                 text_encoder: TextEncoderLike | None = None,
                  max_new_tokens: int = 96, modality: str = "description", batch_size: int = 8,
                  revision: str | None = None, dtype: str = "auto", device: str = "auto", device_map: str | None = None,
                  trust_remote_code: bool = False, attn_implementation: str | None = None,
