@@ -298,4 +298,3 @@ class MMRecOptunaSweeper(Sweeper):
         from mmrec.sweeps.storage import atomic_write_text
 
         atomic_write_text(study_dir / "study.json", json.dumps(report, indent=2, default=str))
-

@@ -123,9 +123,3 @@ def test_test_time_knockout_leaves_scores_bit_identical(trained, small_batch_dm)
         assert torch.equal(all_scores(m, knocked), before)
     finally:
         m.attach(small_batch_dm.data)
-
-
-
-
-
-

@@ -118,9 +118,3 @@ def test_reloaded_weights_reproduce_scores(trained, synthetic_dm) -> None:
     fresh = make_model("dragon", synthetic_dm, seed=9)
     fresh.load_state_dict(m.state_dict(), strict=True)
     assert torch.equal(all_scores(fresh, synthetic_dm), all_scores(m, synthetic_dm))
-
-
-
-
-
-

@@ -125,9 +125,3 @@ def test_trains_and_beats_mostpop(synthetic_dm) -> None:
     losses = fit(m, synthetic_dm, 4, limit_val_batches=1)
     assert all(math.isfinite(x) for x in losses) and losses[-1] < losses[0]
     assert test_metrics(m, synthetic_dm)["recall@20"] > test_metrics(pop, synthetic_dm)["recall@20"]
-
-
-
-
-
-

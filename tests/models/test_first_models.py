@@ -96,5 +96,3 @@ def test_freedom_pruning_keeps_floor_and_follows_degree_weights() -> None:
         kept[sample_edges(w, 0.2)] += 1
     lo, hi = w < w.quantile(0.25), w > w.quantile(0.75)
     assert kept[hi].mean() > 1.5 * kept[lo].mean()
-
-

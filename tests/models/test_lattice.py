@@ -144,9 +144,3 @@ def test_bad_config_is_a_config_error(synthetic_dm) -> None:
 
 def test_learns_and_beats_mostpop(trained, synthetic_dm, mostpop_recall) -> None:
     assert_learns(*trained, synthetic_dm, mostpop_recall)
-
-
-
-
-
-

@@ -111,5 +111,3 @@ def test_zero_features_reduce_to_the_id_view(synthetic_dm, spec) -> None:
     if spec == "all:zero":  # zero features → zero item graphs → no side signal: the ID (LightGCN) view alone
         with torch.no_grad():
             assert (m.forward()[1] == 0).all()  # side
-
-

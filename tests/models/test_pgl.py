@@ -154,9 +154,3 @@ def test_global_mode_trains(synthetic_dm) -> None:
     m = make_model("pgl", synthetic_dm, mode="global", lr=0.01)
     losses = fit(m, synthetic_dm, 2, limit_train_batches=3, limit_val_batches=0)
     assert all(math.isfinite(x) for x in losses) and losses[-1] < losses[0]
-
-
-
-
-
-

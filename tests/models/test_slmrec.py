@@ -112,11 +112,3 @@ def test_trainable_parameter_count(synthetic_dm) -> None:
 
 def test_learns_and_beats_mostpop(trained, synthetic_dm, mostpop_recall) -> None:
     assert_learns(*trained, synthetic_dm, mostpop_recall)
-
-
-
-
-
-
-
-
