@@ -15,8 +15,8 @@ from mmrec.errors import ConfigError
 
 META_KEYS = {"_target_", "name", "_partial_", "_recursive_", "_convert_"}
 TOP_LEVEL = {
-    "dataset", "encoder", "knockout", "model", "trainer", "logger", "callbacks", "paths", "seed", "seeds", "role",
-    "study", "protocol_name", "monitor", "resume", "transfer_from", "evaluation", "knn", "datamodule", "sweep",
+    "dataset", "encoder", "knockout", "model", "optimizer", "trainer", "logger", "callbacks", "paths", "seed", "seeds",
+    "role", "study", "protocol_name", "monitor", "resume", "transfer_from", "evaluation", "knn", "datamodule", "sweep",
     "hydra", "experiment", "hparams_search", "protocol", "optimized_metric", "task_name", "tags", "knockout_study",
 }
 ROLES = ("single", "trial", "repeat")

@@ -172,6 +172,7 @@ def build_model(cfg: DictConfig, dm: GraphDataModule, seeds: dict[str, int]) -> 
     params = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k != "name"}
     model_cls = get_class(params.pop("_target_"))
     model = model_cls(data=dm.data, **params)
+    model.configure_training(optimizer=instantiate(cfg.optimizer) if cfg.get("optimizer") else None)
     model.configure_evaluation(cfg.evaluation.ks, cfg.evaluation.metrics, seed=seeds["run"], run_seed=seeds["run"])
     return model
 

@@ -13,6 +13,7 @@ derived from features (used by test-time knockout).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -48,12 +49,15 @@ class Recommender(pl.LightningModule):
     uses_features_at_inference: ClassVar[bool] = False
     trainable: ClassVar[bool] = True
 
-    def __init__(self, data: GraphData, lr: float = 1e-3, weight_decay: float = 0.0):
+    def __init__(self, data: GraphData, lr: float = 1e-3, weight_decay: float = 0.0, lr_decay: float = 1.0,
+                 lr_decay_epochs: float = 50):
         super().__init__()
         self.n_users = data.n_users
         self.n_items = data.n_items
         self.lr = lr
         self.weight_decay = weight_decay
+        self.lr_decay, self.lr_decay_epochs = lr_decay, lr_decay_epochs  # lr × lr_decay^(epoch / lr_decay_epochs)
+        self.optimizer_factory: Callable[..., torch.optim.Optimizer] | None = None
         self.check_modalities(data.modalities)
         self.data = data
         self.eval_ks: tuple[int, ...] = DEFAULT_KS
@@ -168,18 +172,27 @@ class Recommender(pl.LightningModule):
     def on_epoch_start_hook(self) -> None:
         """Per-epoch work such as FREEDOM's edge pruning (override)."""
 
+    def configure_training(self, optimizer: Callable[..., torch.optim.Optimizer] | None = None) -> None:
+        """``optimizer``: a factory ``(params, lr=, weight_decay=) -> Optimizer`` (the run's ``optimizer`` config,
+        a Hydra ``_partial_``); None: Adam."""
+        self.optimizer_factory = optimizer
+
     def configure_optimizers(self) -> Any:
-        """Adam; with ``self.lr_decay`` < 1 the rate is multiplied by ``lr_decay ** (epoch / lr_decay_epochs)``
-        (MMRec's ``learning_rate_scheduler``, used by LATTICE, MGCN, SMORE, PGL)."""
+        """The configured optimiser (default Adam) over the trainable parameters with the model's ``lr`` and
+        ``weight_decay``; with ``lr_decay`` < 1 the rate is multiplied by ``lr_decay ** (epoch / lr_decay_epochs)``
+        (MMRec's ``learning_rate_scheduler``, declared by LATTICE, MGCN, SMORE, PGL)."""
         params = [p for p in self.parameters() if p.requires_grad]
-        try:  # the fused kernel updates large fine-tuned feature tables ~7x faster than the default loop
-            optimizer = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay, fused=True)
+        factory = self.optimizer_factory or functools.partial(torch.optim.Adam, fused=True)
+        try:  # Adam's fused kernel updates large fine-tuned feature tables ~7x faster than the default loop
+            optimizer = factory(params, lr=self.lr, weight_decay=self.weight_decay)
         except (RuntimeError, ValueError):  # a device or dtype without the fused kernel
-            optimizer = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
-        decay = float(getattr(self, "lr_decay", 1.0))
+            if not (isinstance(factory, functools.partial) and factory.keywords.get("fused")):
+                raise
+            unfused = functools.partial(factory.func, *factory.args, **{**factory.keywords, "fused": None})
+            optimizer = unfused(params, lr=self.lr, weight_decay=self.weight_decay)
+        decay, every = float(self.lr_decay), float(self.lr_decay_epochs)
         if decay == 1.0:
             return optimizer
-        every = float(getattr(self, "lr_decay_epochs", 50))
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: decay ** (epoch / every))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
 

@@ -80,7 +80,8 @@ class LATTICE(MultimodalRecommender):
         freeze_features: bool = False,
         lr: float = 5e-4,
     ):
-        super().__init__(data, lr=lr, faithful_to=faithful_to, freeze_features=freeze_features)
+        super().__init__(data, lr=lr, lr_decay=lr_decay, lr_decay_epochs=lr_decay_epochs, faithful_to=faithful_to,
+                         freeze_features=freeze_features)
         if cf_model not in CF_MODELS:
             raise ConfigError(f"lattice.cf_model={cf_model!r}; choose one of {list(CF_MODELS)}")
         weight_size = [int(s) for s in weight_size]
@@ -89,7 +90,6 @@ class LATTICE(MultimodalRecommender):
         self.cf_model = cf_model
         self.n_ui_layers, self.n_layers, self.knn_k = len(weight_size), n_layers, knn_k
         self.lambda_coeff, self.reg_weight = lambda_coeff, reg_weight
-        self.lr_decay, self.lr_decay_epochs = lr_decay, lr_decay_epochs
         self.build_id_embeddings(embedding_dim)
         self.build_projections(feat_embed_dim)
         self.modal_weight = nn.Parameter(torch.full((len(self.modality_names),), 0.5))

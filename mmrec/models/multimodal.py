@@ -38,9 +38,9 @@ class MultimodalRecommender(Recommender):
     features: nn.ModuleDict  # modality -> FeatureTable (when the model takes freeze_features)
     projections: nn.ModuleDict  # modality -> nn.Linear (build_projections)
 
-    def __init__(self, data: GraphData, *, lr: float, weight_decay: float = 0.0, faithful_to: str = "reference",
-                 freeze_features: bool | None = None):
-        super().__init__(data, lr=lr, weight_decay=weight_decay)
+    def __init__(self, data: GraphData, *, lr: float, weight_decay: float = 0.0, lr_decay: float = 1.0,
+                 lr_decay_epochs: float = 50, faithful_to: str = "reference", freeze_features: bool | None = None):
+        super().__init__(data, lr=lr, weight_decay=weight_decay, lr_decay=lr_decay, lr_decay_epochs=lr_decay_epochs)
         check_choice(f"{type(self).__name__.lower()}.faithful_to", faithful_to, self.faithful_choices)
         self.faithful_to = faithful_to
         self.modality_names = self.order_modalities(list(data.modalities))

@@ -76,7 +76,8 @@ class PGL(MultimodalRecommender):
         freeze_features: bool = False,
         lr: float = 1e-3,
     ):
-        super().__init__(data, lr=lr, faithful_to=faithful_to, freeze_features=freeze_features)
+        super().__init__(data, lr=lr, lr_decay=lr_decay, lr_decay_epochs=lr_decay_epochs, faithful_to=faithful_to,
+                         freeze_features=freeze_features)
         check_choice("pgl.mode", mode, ("local", "global"))
         if not 0.0 < keep_ratio <= 1.0:
             raise ConfigError(f"pgl.keep_ratio={keep_ratio} must be in (0, 1]")
@@ -86,7 +87,6 @@ class PGL(MultimodalRecommender):
         self.keep_ratio, self.svd_rank = keep_ratio, svd_rank
         self.principal_fraction, self.svd_threshold = principal_fraction, svd_threshold
         self.reg_weight, self.dropout, self.temperature = reg_weight, dropout, temperature
-        self.lr_decay, self.lr_decay_epochs = lr_decay, lr_decay_epochs
         self.weights = item_graph_weights(self.modality_names, mm_image_weight, modality_weights)
         self.user_embeddings = nn.ModuleDict(
             {m: nn.Embedding(self.n_users, embedding_dim) for m in self.modality_names})

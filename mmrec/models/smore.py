@@ -88,13 +88,13 @@ class SMORE(MultimodalRecommender):
         freeze_features: bool = False,
         lr: float = 1e-3,
     ):
-        super().__init__(data, lr=lr, faithful_to=faithful_to, freeze_features=freeze_features)
+        super().__init__(data, lr=lr, lr_decay=lr_decay, lr_decay_epochs=lr_decay_epochs, faithful_to=faithful_to,
+                         freeze_features=freeze_features)
         self.n_ui_layers, self.n_layers = n_ui_layers, n_layers
         self.knn_ks = {"image": image_knn_k, "text": text_knn_k}
         self.default_knn_k = knn_k
         self.reg_weight, self.cl_loss, self.temperature = reg_weight, cl_loss, temperature
         self.dropout_rate = dropout_rate
-        self.lr_decay, self.lr_decay_epochs = lr_decay, lr_decay_epochs
         d = embedding_dim
         n_freq = d // 2 + 1
         self.build_id_embeddings(d)

@@ -84,3 +84,16 @@ def test_listed_products_are_work_the_model_performs(synthetic_dm, name: str) ->
     with torch.no_grad():
         work = count_work(lambda: model.score(torch.arange(synthetic_dm.data.n_users)))
     _claims_within_work(declared, work)
+
+
+@pytest.mark.parametrize("name", ["lattice", "mgcn", "smore", "pgl"])
+def test_declared_learning_rate_schedule(synthetic_dm, name: str) -> None:
+    """MMRec's ``learning_rate_scheduler``: lr × lr_decay^(epoch / lr_decay_epochs), from the model's config."""
+    model = make_model(name, synthetic_dm, lr=0.01, lr_decay=0.5, lr_decay_epochs=4)
+    scheduler = model.configure_optimizers()["lr_scheduler"]["scheduler"]
+    optimizer = scheduler.optimizer
+    for _ in range(8):
+        optimizer.step()
+        scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.01 * 0.25)  # 8 epochs = two halvings
+    assert make_model("bpr", synthetic_dm).configure_optimizers().__class__ is torch.optim.Adam  # no decay: none

@@ -45,8 +45,8 @@ def group_options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
 
 
-@pytest.mark.parametrize("group", ["dataset", "encoder", "knockout", "model", "trainer", "logger", "callbacks",
-                                   "protocol", "experiment", "hparams_search"])
+@pytest.mark.parametrize("group", ["dataset", "encoder", "knockout", "model", "optimizer", "trainer", "logger",
+                                   "callbacks", "protocol", "experiment", "hparams_search"])
 def test_every_config_of_every_group_composes(group: str) -> None:
     options = group_options(group)
     assert options, group
@@ -263,3 +263,21 @@ def test_protocol_decides_whether_validation_items_are_masked_at_test_time(proto
         assert (exclude == expected).all()
         seen += len(users)
     assert seen > 0
+
+
+def test_the_optimizer_comes_from_its_config_with_the_model_learning_rate(tmp_path: Path) -> None:
+    from mmrec.config import derive_seeds
+    from mmrec.run import build_data, build_model
+
+    opt_dir = tmp_path / "optimizer"
+    opt_dir.mkdir()
+    (opt_dir / "sgd.yaml").write_text("_target_: torch.optim.SGD\n_partial_: true\nmomentum: 0.5\n")
+    for overrides, kind in (([], torch.optim.Adam), ([f"hydra.searchpath=[file://{tmp_path}]", "optimizer=sgd"],
+                                                      torch.optim.SGD)):
+        cfg = compose_cfg([*SMALL, "model=bpr", "model.lr=0.02", *overrides])
+        facts = validate(cfg)
+        _, _, dm, _ = build_data(cfg, facts, derive_seeds(cfg))
+        optimizer = build_model(cfg, dm, derive_seeds(cfg)).configure_optimizers()
+        assert type(optimizer) is kind
+        assert optimizer.param_groups[0]["lr"] == 0.02
+    assert optimizer.param_groups[0]["momentum"] == 0.5
