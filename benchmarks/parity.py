@@ -133,7 +133,8 @@ def prepare_dataset(checkout: Path, name: str, source: Path, ours_python: str, m
             p.unlink()
         for f in ("user_graph_dict.npy", "item_graph_dict_2.npy"):
             (out / f).unlink(missing_ok=True)
-        shutil.copy(inter, out / f"{name}.inter")
+        (out / f"{name}.inter").unlink(missing_ok=True)
+        shutil.copyfile(inter, out / f"{name}.inter")
         for mod, slot in (("image", "image"), (other, "text")):
             x = np.load(source / f"{mod}_feat.npy").astype(np.float32)
             tmp = out / f".{slot}_feat.tmp.npy"
