@@ -240,6 +240,30 @@ def result_path(out: Path, dataset: str, model: str, side: str, seed: int, epoch
     return out / dataset / mode / model / f"{side}-seed{seed}.json"
 
 
+def claim(path: Path) -> bool:
+    """Take ``<result>.lock`` for this process (several harnesses may share one ``--out``); False when another
+    live process holds it. A lock whose process is gone is taken over."""
+    lock = path.with_suffix(".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                pid = int(lock.read_text().strip() or 0)
+                os.kill(pid, 0)
+                return False
+            except (ValueError, ProcessLookupError, FileNotFoundError):
+                lock.unlink(missing_ok=True)  # stale
+                continue
+            except PermissionError:
+                return False
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        return True
+    return False
+
+
 def load_records(out: Path, datasets: list[str], models: list[str], seeds: list[int], epochs: int | None) -> list[dict]:
     recs = []
     for d in datasets:
@@ -295,7 +319,7 @@ def main() -> None:
                 for s in seeds:
                     for side in sides:
                         path = result_path(a.out, d, m, side, s, a.epochs)
-                        if path.exists():
+                        if path.exists() or not claim(path):
                             continue
                         folder = path.with_suffix("")
                         folder.mkdir(parents=True, exist_ok=True)
@@ -308,11 +332,13 @@ def main() -> None:
                                 rec = run_ours_side(sys.executable, m, d, data_dir, s, a.epochs, a.device, folder)
                         except RuntimeError as e:
                             print(f"[parity] FAILED: {e}", flush=True)
+                            path.with_suffix(".lock").unlink(missing_ok=True)
                             continue
                         rec.update({"model": m, "dataset": d, "seed": s, "epochs_mode": a.epochs})
                         tmp = path.with_suffix(".tmp")
                         tmp.write_text(json.dumps(rec, indent=1))
                         os.replace(tmp, path)
+                        path.with_suffix(".lock").unlink(missing_ok=True)
                         print(f"[parity]   test recall@20 {rec['test']['recall@20']:.4f} best epoch "
                               f"{rec['best_epoch']}", flush=True)
     rows = parity_lib.summarise(load_records(a.out, datasets, models, seeds, a.epochs))

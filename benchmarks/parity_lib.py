@@ -129,6 +129,7 @@ def ours_record(summary: dict[str, Any], epoch_times: Sequence[dict[str, float]]
             train_s.append(t["train_end"] - t["train_start"])
     return {
         "side": "mmrec",
+        "git_sha": summary.get("git_sha"),
         "test": {m: float(test[m]) for m in metrics},
         "valid": {m: summary.get("metrics", {}).get("val", {}).get(m) for m in metrics},
         "best_epoch": summary.get("best_epoch"),
