@@ -105,7 +105,8 @@ def compare_tables(comp: Comparison, settings: ReportSettings) -> dict[str, Any]
     """Δ, intervals, every test of :data:`TESTS` and the seeds needed for one comparison (no Holm)."""
     c, f = comp.cond, comp.full
     level = settings.level
-    est = stats.crossed_estimate(c, f, 1.0, comp.paired)
+    tables = stats.Crossed(c, f, comp.paired)
+    est = tables.estimate(1.0)
     row: dict[str, Any] = {
         "design": "paired" if comp.paired else "unpaired",
         "unit": comp.unit,
@@ -115,10 +116,10 @@ def compare_tables(comp: Comparison, settings: ReportSettings) -> dict[str, Any]
         "df": est.df,
         "delta_pct": stats.delta_pct(float(f.mean()), float(c.mean())),
     }
-    row["delta_abs_low"], row["delta_abs_high"] = stats.difference_interval(c, f, level, comp.paired)
-    lo, hi = stats.ratio_interval(c, f, level, comp.paired)
+    row["delta_abs_low"], row["delta_abs_high"] = stats.difference_interval(tables, level)
+    lo, hi = stats.ratio_interval(tables, level)
     row["ci_low"], row["ci_high"] = 100.0 * (lo - 1.0), 100.0 * (hi - 1.0)
-    margin = stats.margin_tests(c, f, settings.delta, comp.paired)
+    margin = stats.margin_tests(tables, settings.delta)
     row.update(p_worse=margin.p_worse, p_better=margin.p_better, p_equivalent=margin.p_equivalent)
     if comp.unit != "seeds":
         diff = c.mean(axis=0) - f.mean(axis=0)  # per user, averaged over the seeds
@@ -171,16 +172,22 @@ def compare(
     for i, r in out.iterrows():
         if r["is_full"] or r["reference"] is None:
             continue
-        outcome, note = "inconclusive", ""
-        if not math.isfinite(r["p_claim"]):
-            note = "too few seeds to test"
-        elif r["p_holm"] < settings.alpha:
-            outcome = r["claim"]
-            if outcome == "equivalent" and not r["n_seeds_used"] >= r["seeds_needed"]:
-                outcome = "inconclusive"
-                note = f"underpowered: equivalence needs {_seeds_text(r['seeds_needed'])}"
+        outcome, note = outcome_of(r["claim"], r["p_claim"], r["p_holm"], r["n_seeds_used"], r["seeds_needed"], settings.alpha)
         out.at[i, "outcome"], out.at[i, "note"], out.at[i, "mark"] = outcome, note, MARKS[outcome]
     return out
+
+
+def outcome_of(
+    claim: str, p_claim: float, p_holm: float, n_seeds: int, seeds_needed: float, alpha: float
+) -> tuple[str, str]:
+    """The four-way outcome and its note from a cell's claim, Holm p and power (module doc, step 4)."""
+    if not math.isfinite(p_claim):
+        return "inconclusive", "too few seeds to test"
+    if not p_holm < alpha:
+        return "inconclusive", ""
+    if claim == "equivalent" and not n_seeds >= seeds_needed:
+        return "inconclusive", f"underpowered: equivalence needs {_seeds_text(seeds_needed)}"
+    return claim, ""
 
 
 def _seeds_text(n: float) -> str:

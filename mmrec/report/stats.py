@@ -106,18 +106,20 @@ class Estimate:
         return 0.0 if self.estimate == 0 else math.copysign(math.inf, self.estimate)
 
 
-def _mean_squares(x: np.ndarray) -> tuple[float, float, float]:
-    """MS_seed, MS_user, MS_res of a balanced two-way table ``x[seeds, users]`` (users = 1: 0 and 0)."""
-    n_s, n_u = x.shape
+def _centered(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row effects, column effects and residuals of a two-way table ``x[seeds, users]``."""
     grand = x.mean()
-    rows, cols = x.mean(axis=1), x.mean(axis=0)
-    ms_seed = n_u * float(((rows - grand) ** 2).sum()) / (n_s - 1)
-    if n_u < 2:
-        return ms_seed, 0.0, 0.0
-    ms_user = n_s * float(((cols - grand) ** 2).sum()) / (n_u - 1)
-    resid = x - rows[:, None] - cols[None, :] + grand
-    ms_res = float((resid**2).sum()) / ((n_s - 1) * (n_u - 1))
-    return ms_seed, ms_user, ms_res
+    rows, cols = x.mean(axis=1) - grand, x.mean(axis=0) - grand
+    return rows, cols, x - rows[:, None] - cols[None, :] - grand
+
+
+def _quadratic(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    """Σa², Σab, Σb²: the sum of squares of ``a − ρ·b`` is q0 − 2ρ·q1 + ρ²·q2."""
+    return float((a * a).sum()), float((a * b).sum()), float((b * b).sum())
+
+
+def _at(q: tuple[float, float, float], rho: float) -> float:
+    return max(0.0, q[0] - 2.0 * rho * q[1] + rho * rho * q[2])
 
 
 def _satterthwaite(terms: list[tuple[float, float]]) -> float:
@@ -127,37 +129,67 @@ def _satterthwaite(terms: list[tuple[float, float]]) -> float:
     return total * total / denom if denom > 0 else min(d for _, d in terms)
 
 
-def crossed_estimate(cond: np.ndarray, full: np.ndarray, rho: float, paired: bool) -> Estimate:
-    """μ̂ and Var(μ̂) of ``cond − ρ·full`` (tables ``[seeds, users]``, same users; see the module doc)."""
-    cond, full = np.asarray(cond, dtype=float), np.asarray(full, dtype=float)
-    if cond.ndim != 2 or full.ndim != 2 or cond.shape[1] != full.shape[1]:
-        raise ValueError(f"cond and full must be [seeds, users] over the same users: {cond.shape}, {full.shape}")
-    n_users = cond.shape[1]
-    if paired:
-        if cond.shape != full.shape:
-            raise ValueError(f"paired tables must have the same shape: {cond.shape}, {full.shape}")
-        n_s = cond.shape[0]
-        if n_s < 2:
+class Crossed:
+    """The tables of one comparison, with the sums of squares of ``cond − ρ·full`` precomputed (they are
+    quadratic in ρ), so that :meth:`estimate` costs O(1) for any ρ."""
+
+    def __init__(self, cond: ArrayLike, full: ArrayLike, paired: bool) -> None:
+        c, f = np.asarray(cond, dtype=float), np.asarray(full, dtype=float)
+        if c.ndim != 2 or f.ndim != 2 or c.shape[1] != f.shape[1]:
+            raise ValueError(f"cond and full must be [seeds, users] over the same users: {c.shape}, {f.shape}")
+        if paired and c.shape != f.shape:
+            raise ValueError(f"paired tables must have the same shape: {c.shape}, {f.shape}")
+        self.paired = paired
+        self.n_cond, self.n_full, self.n_users = c.shape[0], f.shape[0], c.shape[1]
+        self.mean_cond, self.mean_full = float(c.mean()), float(f.mean())
+        if self.n_cond < 2 or self.n_full < 2:
+            self.ok = False
+            return
+        self.ok = True
+        rc, cc, ec = _centered(c)
+        rf, cf, ef = _centered(f)
+        if paired:
+            self.rows = _quadratic(rc, rf)
+            self.cols = _quadratic(cc, cf)
+            self.res = _quadratic(ec, ef)
+        else:
+            self.rows_c, self.rows_f = float((rc**2).sum()), float((rf**2).sum())
+            self.cols = _quadratic(cc, cf)
+            self.res_c, self.res_f = float((ec**2).sum()), float((ef**2).sum())
+
+    def estimate(self, rho: float) -> Estimate:
+        """μ̂ and Var(μ̂) of ``cond − ρ·full`` (module doc)."""
+        if not self.ok:
             return Estimate(math.nan, math.nan, math.nan, math.nan, math.nan)
-        x = cond - rho * full
-        ms_seed, ms_user, ms_res = _mean_squares(x)
-        seed_var = ms_seed / (n_s * n_users)
-        user_var = max(0.0, ms_user - ms_res) / (n_s * n_users)
-        df = _satterthwaite([(seed_var, n_s - 1), (user_var, n_users - 1)])
-        return Estimate(float(x.mean()), seed_var, user_var, df, seed_var * n_s)
-    s_c, s_f = cond.shape[0], full.shape[0]
-    if s_c < 2 or s_f < 2:
-        return Estimate(math.nan, math.nan, math.nan, math.nan, math.nan)
-    ms_c, ms_f = _mean_squares(cond), _mean_squares(rho * full)
-    var_c = float(cond.mean(axis=1).var(ddof=1)) / s_c
-    var_f = float((rho * full).mean(axis=1).var(ddof=1)) / s_f
-    user_var = 0.0
-    if n_users > 1:
-        per_user = cond.mean(axis=0) - rho * full.mean(axis=0)
-        user_var = max(0.0, float(per_user.var(ddof=1)) - ms_c[2] / s_c - ms_f[2] / s_f) / n_users
-    df = _satterthwaite([(var_c, s_c - 1), (var_f, s_f - 1), (user_var, n_users - 1)])
-    est = float(cond.mean() - rho * full.mean())
-    return Estimate(est, var_c + var_f, user_var, df, var_c * s_c + var_f * s_f)
+        n_u = self.n_users
+        est = self.mean_cond - rho * self.mean_full
+        if self.paired:
+            n_s = self.n_cond
+            ms_seed = n_u * _at(self.rows, rho) / (n_s - 1)
+            seed_var = ms_seed / (n_s * n_u)
+            user_var = 0.0
+            if n_u > 1:
+                ms_user = n_s * _at(self.cols, rho) / (n_u - 1)
+                ms_res = _at(self.res, rho) / ((n_s - 1) * (n_u - 1))
+                user_var = max(0.0, ms_user - ms_res) / (n_s * n_u)
+            df = _satterthwaite([(seed_var, n_s - 1), (user_var, n_u - 1)])
+            return Estimate(est, seed_var, user_var, df, seed_var * n_s)
+        s_c, s_f = self.n_cond, self.n_full
+        var_c = self.rows_c / (s_c - 1) / s_c
+        var_f = rho * rho * self.rows_f / (s_f - 1) / s_f
+        user_var = 0.0
+        if n_u > 1:
+            per_user_var = _at(self.cols, rho) / (n_u - 1)
+            res_c = self.res_c / ((s_c - 1) * (n_u - 1))
+            res_f = rho * rho * self.res_f / ((s_f - 1) * (n_u - 1))
+            user_var = max(0.0, per_user_var - res_c / s_c - res_f / s_f) / n_u
+        df = _satterthwaite([(var_c, s_c - 1), (var_f, s_f - 1), (user_var, n_u - 1)])
+        return Estimate(est, var_c + var_f, user_var, df, var_c * s_c + var_f * s_f)
+
+
+def crossed_estimate(cond: ArrayLike, full: ArrayLike, rho: float, paired: bool) -> Estimate:
+    """μ̂ and Var(μ̂) of ``cond − ρ·full`` (tables ``[seeds, users]``, same users; see the module doc)."""
+    return Crossed(cond, full, paired).estimate(rho)
 
 
 @dataclass(frozen=True)
@@ -174,10 +206,9 @@ def _cdf(t: float, df: float) -> float:
     return float(stats.t.cdf(t, df)) if math.isfinite(df) else float(stats.norm.cdf(t))
 
 
-def margin_tests(cond: np.ndarray, full: np.ndarray, delta: float, paired: bool) -> MarginTests:
+def margin_tests(tables: Crossed, delta: float) -> MarginTests:
     """p-values of "worse by more than δ", "better by more than δ" and "equivalent within ±δ"."""
-    lo = crossed_estimate(cond, full, 1.0 - delta, paired)
-    hi = crossed_estimate(cond, full, 1.0 + delta, paired)
+    lo, hi = tables.estimate(1.0 - delta), tables.estimate(1.0 + delta)
     if not (math.isfinite(lo.estimate) and math.isfinite(hi.estimate)):
         return MarginTests(math.nan, math.nan, math.nan, math.nan)
     p_worse = _cdf(lo.t, lo.df)
@@ -190,18 +221,20 @@ def _quantile(level: float, df: float) -> float:
     return float(stats.t.ppf(level, df)) if math.isfinite(df) else float(stats.norm.ppf(level))
 
 
-def ratio_interval(cond: np.ndarray, full: np.ndarray, level: float, paired: bool) -> tuple[float, float]:
+def ratio_interval(tables: Crossed, level: float) -> tuple[float, float]:
     """Two-sided ``level`` interval of ρ = μ_c / μ_f by inverting t(ρ) (Fieller); ±inf when unbounded."""
     tail = (1.0 + level) / 2.0
 
     def h(rho: float, sign: float) -> float:
-        e = crossed_estimate(cond, full, rho, paired)
+        e = tables.estimate(rho)
         return e.t - sign * _quantile(tail, e.df)
 
-    f_mean = float(np.mean(full))
+    f_mean = tables.mean_full
+    if not tables.ok:
+        return math.nan, math.nan
     if not math.isfinite(f_mean) or f_mean <= 0:
         return -math.inf, math.inf
-    center = float(np.mean(cond)) / f_mean
+    center = tables.mean_cond / f_mean
     if not math.isfinite(h(center, 1.0)):
         return math.nan, math.nan
     bounds = []
@@ -224,9 +257,9 @@ def ratio_interval(cond: np.ndarray, full: np.ndarray, level: float, paired: boo
     return bounds[0], bounds[1]
 
 
-def difference_interval(cond: np.ndarray, full: np.ndarray, level: float, paired: bool) -> tuple[float, float]:
+def difference_interval(tables: Crossed, level: float) -> tuple[float, float]:
     """Two-sided ``level`` t-interval of μ_c − μ_f (absolute, metric units)."""
-    e = crossed_estimate(cond, full, 1.0, paired)
+    e = tables.estimate(1.0)
     if not math.isfinite(e.estimate):
         return math.nan, math.nan
     half = _quantile((1.0 + level) / 2.0, e.df) * e.se
