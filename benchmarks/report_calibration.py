@@ -1,6 +1,6 @@
 """Calibration of the report's decision rule on simulated studies with a known true effect (no training).
 
-    python benchmarks/report_calibration.py [--n-sims 200] [--users 1000] [--seed-sd 0.015] [--files 5]
+    python benchmarks/report_calibration.py [--n-sims 200] [--users 5000] [--seed-sd 0.01] [--files 5]
 
 For each true relative effect Δ ∈ {0, ±δ/2, ±δ, ±2δ} and 3, 5 and 10 seeds per condition, simulates
 ``--n-sims`` (dataset, model) comparisons from :mod:`mmrec.report.simulate` (seed effect + user effect +
@@ -12,6 +12,10 @@ and read back through :func:`mmrec.report.build_report`, and the two outcomes mu
 
 Targets (issue 14): true Δ = 0: "worse" or "better" ≤ α; |Δ| = 2δ with 5 seeds: the right direction
 ≥ 80 %; |Δ| ≥ δ: "equivalent" ≤ α. Monte-Carlo standard error of a rate r: √(r(1 − r)/n_sims).
+The power target depends on the noise: with 5 seeds (4 df) a level-α t-test reaches 80 % at 2δ only when
+the per-seed relative difference has a standard deviation below about √5 · δ / (t₀.₉₅,₄ + t₀.₈₀,₄) ≈ 0.73 δ
+(1.46 % at δ = 2 %). The default spread is 1 %; ``--seed-sd 0.015`` is the issue's 1.5 % case. The last
+column prints the spread the simulations actually had (seed effect + run noise).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from mmrec.report.statistics import compare_tables, outcome_of  # noqa: E402
 def decide(cond: np.ndarray, full: np.ndarray, settings: ReportSettings) -> str:
     """The report's outcome for one comparison that is alone in its family (Holm p = p)."""
     seeds = tuple(range(1, cond.shape[0] + 1))
-    row = compare_tables(Comparison(cond, full, True, seeds, seeds, "seeds × users"), settings)
+    row = compare_tables(Comparison(cond, full, True, seeds, seeds, "seeds × users"), settings, descriptive=False)
     outcome, _ = outcome_of(
         row.get("claim", ""), row.get("p_claim", math.nan), row.get("p_claim", math.nan),
         row["n_seeds_used"], row["seeds_needed"], settings.alpha,
@@ -78,8 +82,8 @@ def rates(
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n-sims", type=int, default=200)
-    p.add_argument("--users", type=int, default=1000)
-    p.add_argument("--seed-sd", type=float, default=0.015, help="seed-to-seed spread of a run's mean")
+    p.add_argument("--users", type=int, default=5000)
+    p.add_argument("--seed-sd", type=float, default=0.01, help="seed-to-seed spread of a run's mean")
     p.add_argument("--user-sd", type=float, default=0.05, help="user × knockout interaction (relative)")
     p.add_argument("--delta", type=float, default=0.02)
     p.add_argument("--alpha", type=float, default=0.05)

@@ -101,8 +101,10 @@ def _empty_row() -> dict[str, Any]:
     return row
 
 
-def compare_tables(comp: Comparison, settings: ReportSettings) -> dict[str, Any]:
-    """Δ, intervals, every test of :data:`TESTS` and the seeds needed for one comparison (no Holm)."""
+def compare_tables(comp: Comparison, settings: ReportSettings, descriptive: bool = True) -> dict[str, Any]:
+    """Δ, intervals, every test of :data:`TESTS` and the seeds needed for one comparison (no Holm).
+
+    ``descriptive=False`` skips the tests that decide nothing (the simulations do)."""
     c, f = comp.cond, comp.full
     level = settings.level
     tables = stats.Crossed(c, f, comp.paired)
@@ -121,7 +123,7 @@ def compare_tables(comp: Comparison, settings: ReportSettings) -> dict[str, Any]
     row["ci_low"], row["ci_high"] = 100.0 * (lo - 1.0), 100.0 * (hi - 1.0)
     margin = stats.margin_tests(tables, settings.delta)
     row.update(p_worse=margin.p_worse, p_better=margin.p_better, p_equivalent=margin.p_equivalent)
-    if comp.unit != "seeds":
+    if comp.unit != "seeds" and descriptive:
         diff = c.mean(axis=0) - f.mean(axis=0)  # per user, averaged over the seeds
         row["wilcoxon_stat"], row["p_wilcoxon_users"] = stats.wilcoxon_users(diff)
         row["rank_biserial"] = stats.rank_biserial(stats.round_to_resolution(diff))

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 # Metric values are ratios of small integers (hits / |R|, DCG sums); two distinct true per-user differences
 # lie ≥ 1 / |R|² apart, floating-point noise of sums and seed means is ~1e-16. Differences are rounded to
@@ -203,7 +203,7 @@ class MarginTests:
 
 
 def _cdf(t: float, df: float) -> float:
-    return float(stats.t.cdf(t, df)) if math.isfinite(df) else float(stats.norm.cdf(t))
+    return float(special.stdtr(df, t)) if math.isfinite(df) else float(special.ndtr(t))
 
 
 def margin_tests(tables: Crossed, delta: float) -> MarginTests:
@@ -218,7 +218,7 @@ def margin_tests(tables: Crossed, delta: float) -> MarginTests:
 
 
 def _quantile(level: float, df: float) -> float:
-    return float(stats.t.ppf(level, df)) if math.isfinite(df) else float(stats.norm.ppf(level))
+    return float(special.stdtrit(df, level)) if math.isfinite(df) else float(special.ndtri(level))
 
 
 def ratio_interval(tables: Crossed, level: float) -> tuple[float, float]:
@@ -278,12 +278,21 @@ def seeds_needed(
     """
     if not all(math.isfinite(v) for v in (seed_var_one, user_var, margin)) or margin <= 0:
         return math.nan
-    for n in range(2, max_seeds + 1):
+
+    def enough(n: int) -> bool:  # monotone in n: the quantiles and the SE both shrink as n grows
         se = math.sqrt(seed_var_one / n + user_var)
-        need = stats.t.ppf(1 - alpha, n - 1) + stats.t.ppf(1 - (1 - power) / 2, n - 1)
-        if margin >= need * se:
-            return float(n)
-    return math.inf
+        return margin >= (_quantile(1 - alpha, n - 1) + _quantile(1 - (1 - power) / 2, n - 1)) * se
+
+    if not enough(max_seeds):
+        return math.inf
+    lo, hi = 1, max_seeds  # enough(hi) holds; find the smallest such n ≥ 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if enough(mid):
+            hi = mid
+        else:
+            lo = mid
+    return float(max(hi, 2))
 
 
 # ---------------------------------------------------------------------------------------------- rank test
