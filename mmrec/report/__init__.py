@@ -1,6 +1,6 @@
 """The knockout study report: ``python -m mmrec.report <folder>``.
 
-Layers (each imports only the ones above it; no cycle, checked by ``tests/test_import_layers.py``):
+Layers (each imports only the ones above it; no cycle, checked by ``tests/report/test_layers.py``):
 
 1. :mod:`.settings` (metric, δ, α, declared questions), :mod:`.collect` (summaries), :mod:`.conditions`
    (labels), :mod:`.stats` (numerics on arrays);
