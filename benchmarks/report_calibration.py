@@ -42,10 +42,16 @@ from mmrec.report.statistics import compare_tables, outcome_of  # noqa: E402
 def decide(cond: np.ndarray, full: np.ndarray, settings: ReportSettings) -> str:
     """The report's outcome for one comparison that is alone in its family (Holm p = p)."""
     seeds = tuple(range(1, cond.shape[0] + 1))
-    row = compare_tables(Comparison(cond, full, True, seeds, seeds, "seeds × users"), settings, descriptive=False)
+    row = compare_tables(
+        Comparison(cond, full, True, seeds, seeds, "seeds × users"), settings, descriptive=False
+    )
     outcome, _ = outcome_of(
-        row.get("claim", ""), row.get("p_claim", math.nan), row.get("p_claim", math.nan),
-        row["n_seeds_used"], row["seeds_needed"], settings.alpha,
+        row.get("claim", ""),
+        row.get("p_claim", math.nan),
+        row.get("p_claim", math.nan),
+        row["n_seeds_used"],
+        row["seeds_needed"],
+        settings.alpha,
     )
     return outcome
 
@@ -60,8 +66,13 @@ def decide_via_files(cond: np.ndarray, full: np.ndarray, settings: ReportSetting
 
 
 def rates(
-    effect: float, n_seeds: int, n_sims: int, model: StudyModel, settings: ReportSettings,
-    rng: np.random.Generator, files: int,
+    effect: float,
+    n_seeds: int,
+    n_sims: int,
+    model: StudyModel,
+    settings: ReportSettings,
+    rng: np.random.Generator,
+    files: int,
 ) -> tuple[dict[str, float], int, int]:
     counts = dict.fromkeys(OUTCOMES, 0)
     agree = checked = 0
@@ -97,17 +108,26 @@ def main(argv: list[str] | None = None) -> int:
     model = StudyModel(n_users=args.users, seed_sd=args.seed_sd, user_sd=args.user_sd)
     rng = np.random.default_rng(args.rng)
     effects = [0.0, d / 2, -d / 2, d, -d, 2 * d, -2 * d]
-    print(f"model: {model}; δ = {d:g}, α = {args.alpha:g}, {args.n_sims} simulations per row "
-          f"(MC s.e. of a 5% rate: {math.sqrt(0.05 * 0.95 / args.n_sims):.3f})")
-    print(f"{'true Δ':>8} {'seeds':>5} " + " ".join(f"{o:>12}" for o in OUTCOMES) + "  files agree"
-          + "  sd of per-seed ratio")
+    print(
+        f"model: {model}; δ = {d:g}, α = {args.alpha:g}, {args.n_sims} simulations per row "
+        f"(MC s.e. of a 5% rate: {math.sqrt(0.05 * 0.95 / args.n_sims):.3f})"
+    )
+    print(
+        f"{'true Δ':>8} {'seeds':>5} "
+        + " ".join(f"{o:>12}" for o in OUTCOMES)
+        + "  files agree"
+        + "  sd of per-seed ratio"
+    )
     start = time.perf_counter()
     failures = []
     for n_seeds in args.seeds:
         for eff in effects:
             r, agree, checked = rates(eff, n_seeds, args.n_sims, model, settings, rng, args.files)
-            print(f"{eff:>+8.3f} {n_seeds:>5} " + " ".join(f"{r[o]:>12.3f}" for o in OUTCOMES)
-                  + f"  {agree:>5}/{checked:<5}  {100 * r['spread']:.2f}%")
+            print(
+                f"{eff:>+8.3f} {n_seeds:>5} "
+                + " ".join(f"{r[o]:>12.3f}" for o in OUTCOMES)
+                + f"  {agree:>5}/{checked:<5}  {100 * r['spread']:.2f}%"
+            )
             if eff == 0 and r["worse"] + r["better"] > args.alpha:
                 failures.append(f"Δ=0, {n_seeds} seeds: worse/better {r['worse'] + r['better']:.3f} > α")
             if abs(eff) >= d - 1e-12 and r["equivalent"] > args.alpha:

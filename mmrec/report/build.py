@@ -112,7 +112,11 @@ def build_report(folder: str | Path, settings: ReportSettings | None = None, **o
     dup = done.duplicated(["dataset", "model", "condition", "seed"], keep="last")
     for r in done[dup].itertuples():
         _run_incomplete(
-            incomplete, r, "duplicate run", "a newer run of the same condition and seed is used", r.summary_path
+            incomplete,
+            r,
+            "duplicate run",
+            "a newer run of the same condition and seed is used",
+            r.summary_path,
         )
     runs.loc[done.index[dup.to_numpy()], "used"] = False
 

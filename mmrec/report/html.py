@@ -7,6 +7,7 @@ import datetime as dt
 import html
 import re
 from pathlib import Path
+
 import pandas as pd
 
 from mmrec.cache import atomic_write_text

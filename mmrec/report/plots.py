@@ -15,6 +15,7 @@ import io
 import math
 import re
 from pathlib import Path
+
 import matplotlib
 import numpy as np
 import pandas as pd

@@ -167,14 +167,16 @@ def compare(
             row["family"] = q.family if q else f"{cell['dataset']}: other cells"
         rows.append(row)
     out = pd.concat([cells.reset_index(drop=True), pd.DataFrame(rows, columns=COMPARE_COLUMNS)], axis=1)
-    for family, idx in out[out["family"] != ""].groupby("family").groups.items():
+    for _, idx in out[out["family"] != ""].groupby("family").groups.items():
         p = out.loc[idx, "p_claim"].to_numpy(dtype=float)
         out.loc[idx, "p_holm"] = stats.holm(p)
         out.loc[idx, "family_size"] = int(np.isfinite(p).sum())
     for i, r in out.iterrows():
         if r["is_full"] or r["reference"] is None:
             continue
-        outcome, note = outcome_of(r["claim"], r["p_claim"], r["p_holm"], r["n_seeds_used"], r["seeds_needed"], settings.alpha)
+        outcome, note = outcome_of(
+            r["claim"], r["p_claim"], r["p_holm"], r["n_seeds_used"], r["seeds_needed"], settings.alpha
+        )
         out.at[i, "outcome"], out.at[i, "note"], out.at[i, "mark"] = outcome, note, MARKS[outcome]
     return out
 

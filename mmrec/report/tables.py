@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pandas as pd
 
-from mmrec.report.collect import runs_for_csv
 from mmrec.report.model import Report
 
 MISSING = "—"

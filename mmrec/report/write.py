@@ -44,7 +44,11 @@ def write_tables(report: Report, out: Path) -> dict[str, Path]:
 
     caption = tables.caption(report)
     put("table_csv", f"knockout_{tag}.csv", tables.knockout_table(report, "text", sep=" | ").to_csv())
-    put("table_md", f"knockout_{tag}.md", f"{caption}\n\n" + tables.to_markdown(tables.knockout_table(report, sep="\n")))
+    put(
+        "table_md",
+        f"knockout_{tag}.md",
+        f"{caption}\n\n" + tables.to_markdown(tables.knockout_table(report, sep="\n")),
+    )
     put(
         "table_tex",
         f"knockout_{tag}.tex",

@@ -103,6 +103,9 @@ def test_print_summary_shows_table_answers_and_incomplete(written_report: tuple[
         0
     ]
     assert f"{cell['delta_pct']:+.1f}% [{cell['ci_low']:+.1f}, {cell['ci_high']:+.1f}]" in out
-    assert f"synth · image alone (declared worse): freedom inconclusive (too few seeds to test): n/a; vbpr worse by more than 2%: {cell['delta_pct']:+.1f}%" in out
+    assert (
+        f"synth · image alone (declared worse): freedom inconclusive (too few seeds to test): n/a; vbpr worse by more than 2%: {cell['delta_pct']:+.1f}%"
+        in out
+    )
     assert "run failed" in out and "missing seed" in out
     assert str(report.files["html"]) in out

@@ -42,8 +42,10 @@ def test_without_text_is_worse_and_without_audio_never_worse(
         for label, spec in CONDITIONS.items():
             for seed in SEEDS:
                 out = tmp_path / label / f"seed_{seed}"
-                cfg = compose("train", overrides=[*SMALL, f"knockout.spec={spec}", f"seed={seed}",
-                                                  f"paths.output_dir={out}"])
+                cfg = compose(
+                    "train",
+                    overrides=[*SMALL, f"knockout.spec={spec}", f"seed={seed}", f"paths.output_dir={out}"],
+                )
                 train(cfg)
     questions = {"default": (Question("no-text", "worse"), Question("no-audio", "equivalent"))}
     report = build_report(tmp_path, questions=questions)

@@ -175,9 +175,13 @@ def test_answers_state_the_declared_questions_with_numbers(tmp_path: Path) -> No
     text = "\n".join(report.answers["synth"])
     assert report.questions["synth"] == (Question("text-only", "equivalent"), Question("image-only", "worse"))
     assert "knockout_study.yaml" in report.questions_source
-    assert "**image alone on synth** (declared: worse by more than 2%): worse by more than 2% for 2 of 2" in text
+    assert (
+        "**image alone on synth** (declared: worse by more than 2%): worse by more than 2% for 2 of 2" in text
+    )
     vbpr_img = _cell(report, "vbpr", "image-only")
-    assert f"Δ% = {vbpr_img['delta_pct']:+.1f}% [{vbpr_img['ci_low']:+.1f}, {vbpr_img['ci_high']:+.1f}]" in text
+    assert (
+        f"Δ% = {vbpr_img['delta_pct']:+.1f}% [{vbpr_img['ci_low']:+.1f}, {vbpr_img['ci_high']:+.1f}]" in text
+    )
     assert "Holm p < 0.001 for 'worse' over 2 cells" in text
     assert "2 paired seeds × 60 users" in text
     # a tiny margin makes equivalence impossible to show
@@ -204,7 +208,10 @@ def _tiktok(root: Path, questions: dict | None = None, seeds: tuple[int, ...] = 
 
 def test_questions_of_a_dataset_without_text_come_from_the_study_config(tmp_path: Path) -> None:
     report = build_report(_tiktok(tmp_path / "tiktok").root)
-    assert report.questions["tiktok"] == (Question("image-only", "equivalent"), Question("audio-only", "worse"))
+    assert report.questions["tiktok"] == (
+        Question("image-only", "equivalent"),
+        Question("audio-only", "worse"),
+    )
     text = "\n".join(report.answers["tiktok"])
     assert "**image alone on tiktok** (declared: equivalent within ±2%)" in text
     assert "**audio alone on tiktok** (declared: worse by more than 2%): not measured" in text

@@ -20,7 +20,9 @@ from mmrec.report import stats
 
 def test_holm_equals_statsmodels_and_a_hand_example() -> None:
     # sorted: 0.005·4 = 0.02, 0.01·3 = 0.03, 0.03·2 = 0.06, 0.04·1 = 0.04 → monotone max → 0.06
-    np.testing.assert_allclose(stats.holm([0.01, np.nan, 0.04, 0.03, 0.005]), [0.03, np.nan, 0.06, 0.06, 0.02])
+    np.testing.assert_allclose(
+        stats.holm([0.01, np.nan, 0.04, 0.03, 0.005]), [0.03, np.nan, 0.06, 0.06, 0.02]
+    )
     p = np.random.default_rng(1).random(17) ** 3
     np.testing.assert_allclose(stats.holm(p), multipletests(p, method="holm")[1], rtol=1e-12)
     assert np.isnan(stats.holm([np.nan, np.nan])).all()
@@ -129,7 +131,10 @@ def test_rank_test_rounds_float_noise_back_to_exact_ties() -> None:
     c_float = (hits_c / n_rel[:, None]).mean(axis=1)
     exact = np.array(
         [
-            float(sum(Fraction(int(hc), int(r)) for hc in hcs) / 3 - sum(Fraction(int(hf), int(r)) for hf in hfs) / 3)
+            float(
+                sum(Fraction(int(hc), int(r)) for hc in hcs) / 3
+                - sum(Fraction(int(hf), int(r)) for hf in hfs) / 3
+            )
             for hcs, hfs, r in zip(hits_c, hits_f, n_rel)
         ]
     )
