@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     start = time.perf_counter()
     failures = []
+    tol = 2 * math.sqrt(args.alpha * (1 - args.alpha) / args.n_sims)  # a rate ≤ α is "met" up to 2 MC s.e.
     for n_seeds in args.seeds:
         for eff in effects:
             r, agree, checked = rates(eff, n_seeds, args.n_sims, model, settings, rng, args.files)
@@ -128,17 +129,24 @@ def main(argv: list[str] | None = None) -> int:
                 + " ".join(f"{r[o]:>12.3f}" for o in OUTCOMES)
                 + f"  {agree:>5}/{checked:<5}  {100 * r['spread']:.2f}%"
             )
-            if eff == 0 and r["worse"] + r["better"] > args.alpha:
+            if eff == 0 and r["worse"] + r["better"] > args.alpha + tol:
                 failures.append(f"Δ=0, {n_seeds} seeds: worse/better {r['worse'] + r['better']:.3f} > α")
-            if abs(eff) >= d - 1e-12 and r["equivalent"] > args.alpha:
+            if abs(eff) >= d - 1e-12 and r["equivalent"] > args.alpha + tol:
                 failures.append(f"Δ={eff:+g}, {n_seeds} seeds: equivalent {r['equivalent']:.3f} > α")
             right = "worse" if eff < 0 else "better"
-            if abs(abs(eff) - 2 * d) < 1e-12 and n_seeds == 5 and r[right] < 0.8:
+            if (
+                abs(abs(eff) - 2 * d) < 1e-12
+                and n_seeds == 5
+                and r[right] < 0.8 - 2 * math.sqrt(0.16 / args.n_sims)
+            ):
                 failures.append(f"Δ={eff:+g}, 5 seeds: {right} {r[right]:.3f} < 0.80")
             if agree != checked:
                 failures.append(f"Δ={eff:+g}, {n_seeds} seeds: files and tables disagree")
     print(f"wall time {time.perf_counter() - start:.1f} s")
-    print("targets: all met" if not failures else "targets missed:\n  " + "\n  ".join(failures))
+    print(
+        f"targets (up to 2 Monte-Carlo s.e., {tol:.3f} at a 5% rate): "
+        + ("all met" if not failures else "missed:\n  " + "\n  ".join(failures))
+    )
     return 0
 
 

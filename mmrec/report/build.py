@@ -25,7 +25,8 @@ from mmrec.report.model import INCOMPLETE_COLUMNS, Report, incomplete_row, make_
 from mmrec.report.settings import Question, ReportSettings, parse_questions
 from mmrec.report.statistics import compare
 
-STUDY_CONFIG = Path(__file__).resolve().parents[2] / "conf" / "experiment" / "knockout_study.yaml"
+REPO = Path(__file__).resolve().parents[2]
+STUDY_CONFIG = REPO / "conf" / "experiment" / "knockout_study.yaml"
 
 
 def _incomplete(rows: list[dict[str, Any]], **row: Any) -> None:
@@ -80,7 +81,8 @@ def resolve_questions(
                     )
             raw_by_source = (first[1], f"the runs' recorded config (report.questions, {first[2]})")
         else:
-            raw_by_source = (study_config_questions(study_config), f"the study config {study_config}")
+            shown = study_config.relative_to(REPO) if study_config.is_relative_to(REPO) else study_config
+            raw_by_source = (study_config_questions(study_config), f"the study config {shown}")
         raw, where = raw_by_source
         declared = parse_questions(raw, where) if raw is not None else {}
     source = raw_by_source[1] if declared else "nowhere (no report.questions declared)"

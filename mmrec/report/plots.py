@@ -91,9 +91,9 @@ def heatmap_figure(report: Report, dataset: str) -> Figure | None:
     ax.set_xticks(range(len(conditions)), conditions, rotation=30, ha="right", fontsize=9)
     ax.set_yticks(range(len(models)), models, fontsize=9)
     ax.set_title(
-        f"{dataset}: Δ% of test {report.metric} vs full, {report.settings.level:.0%} interval; "
-        f"≈ equivalent, ↓ worse, ↑ better by > {100 * report.settings.delta:g}% (Holm)",
-        fontsize=10,
+        f"{dataset}: Δ% of test {report.metric} vs full [{report.settings.level:.0%} interval]\n"
+        f"≈ equivalent, ↓ worse, ↑ better by more than {100 * report.settings.delta:g}% (Holm per question)",
+        fontsize=9,
     )
     fig.colorbar(im, ax=ax, label="Δ% vs full")
     return fig

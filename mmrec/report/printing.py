@@ -1,5 +1,6 @@
-"""The report on the terminal (rich): per dataset a compact table of Δ% vs full with its interval and
-outcome, then one line per declared question, the incomplete entries and the HTML page's path."""
+"""The report on the terminal (rich): per dataset a compact table of Δ% vs full with its interval, outcome,
+seeds used and seeds equivalence would need (absolute Δ is in ``delta_<metric>.md``), then one line per
+declared question, the incomplete entries and the HTML page's path."""
 
 from __future__ import annotations
 
@@ -29,15 +30,17 @@ def print_summary(report: Report, console: Console | None = None) -> None:
     for dataset in report.datasets:
         sub = delta[delta["dataset"] == dataset]
         t = Table(title=f"{dataset}: Δ vs full")
-        for col in ("model", "condition", "Δ% [CI]", "Δ [CI]", "outcome", "seeds", "needed"):
-            t.add_column(col, justify="left" if col in ("model", "condition", "outcome") else "right")
+        level = f"Δ% [{s.level:.0%} CI]"
+        for col in ("model", "condition", level, "outcome", "seeds", "needed"):
+            t.add_column(
+                col, justify="left" if col in ("model", "condition", "outcome") else "right", no_wrap=True
+            )
         for r in sub.itertuples():
             style = _STYLE.get(r.outcome.split(" ")[0], "")
             t.add_row(
                 escape(str(r.model)),
                 escape(str(r.condition)),
                 escape(r.delta_pct),
-                escape(r.delta_abs),
                 f"[{style}]{escape(r.outcome)}[/{style}]" if style else escape(r.outcome),
                 str(r.seeds),
                 str(r.seeds_needed),
