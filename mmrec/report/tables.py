@@ -1,9 +1,9 @@
 """Tables of the report: the knockout table (wide) and the statistics (long), as CSV, Markdown and LaTeX.
 
 Knockout cell text: ``mean ± std`` over seeds (``(n=1)`` instead of the std for a single seed), then, for
-non-reference cells, ``Δ% [CI low, CI high]`` (the 1 − 2α interval the decision reads) and the outcome's
+non-reference cells, ``Δ% [CI low, CI high]`` (the 1 − 2α interval the decision reads), the outcome's
 mark (``≈`` equivalent within ±δ, ``↓`` worse by more than δ, ``↑`` better by more than δ, none:
-inconclusive; see :mod:`mmrec.report.statistics`).
+inconclusive; see :mod:`mmrec.report.statistics`) and the absolute ``Δ [low, high]`` in metric units.
 A condition a model lacks shows ``—``; one recorded as not applicable (a test-time knockout of a model that
 uses no features at inference) shows ``n/a``.
 """
@@ -40,10 +40,23 @@ def delta_text(delta: float, low: float, high: float, mark: str = "") -> str:
     return text + (mark or "")
 
 
+def abs_delta_text(delta: float, low: float, high: float) -> str:
+    """``Δ -0.0040 [-0.0051, -0.0029]`` (metric units); ``""`` when unknown."""
+    if delta is None or not math.isfinite(delta):
+        return ""
+    text = f"Δ {delta:+.4f}"
+    if low is not None and high is not None and math.isfinite(low) and math.isfinite(high):
+        text += f" [{low:+.4f}, {high:+.4f}]"
+    return text
+
+
 def cell_text(cell: pd.Series | dict, sep: str = " ") -> str:
-    text = mean_std_text(cell["mean"], cell["std"], cell["n_seeds"])
-    delta = delta_text(cell["delta_pct"], cell["ci_low"], cell["ci_high"], cell["mark"])
-    return text + (sep + delta if delta else "")
+    """``mean ± std``, then (compared cells) ``Δ% [interval]mark`` and ``Δ abs [interval]``, joined by ``sep``."""
+    parts = [mean_std_text(cell["mean"], cell["std"], cell["n_seeds"])]
+    pct = delta_text(cell["delta_pct"], cell["ci_low"], cell["ci_high"], cell["mark"])
+    if pct:
+        parts += [pct, abs_delta_text(cell["delta_abs"], cell["delta_abs_low"], cell["delta_abs_high"])]
+    return sep.join(p for p in parts if p)
 
 
 def knockout_table(report: Report, kind: str = "text", sep: str = " ") -> pd.DataFrame:
@@ -212,10 +225,8 @@ def delta_table(report: Report) -> pd.DataFrame:
                 "model": c.model,
                 "condition": c.condition,
                 "delta_pct": delta_text(c.delta_pct, c.ci_low, c.ci_high),
-                "delta_abs": (
-                    f"{c.delta_abs:+.4f} [{c.delta_abs_low:+.4f}, {c.delta_abs_high:+.4f}]"
-                    if math.isfinite(c.delta_abs)
-                    else ""
+                "delta_abs": abs_delta_text(c.delta_abs, c.delta_abs_low, c.delta_abs_high).removeprefix(
+                    "Δ "
                 ),
                 "outcome": c.outcome + (f" ({c.note})" if c.note else ""),
                 "seeds": c.n_seeds_used,

@@ -65,6 +65,8 @@ def test_tables_in_csv_markdown_and_latex(written_report: tuple[FakeStudy, Repor
     ].item() == pytest.approx(vbpr_full)
     md = files["table_md"].read_text()
     assert "| dataset | model | full | text-only | image-only |" in md
+    img = report.cells[(report.cells["model"] == "vbpr") & (report.cells["condition"] == "image-only")].iloc[0]
+    assert f"{img['delta_pct']:+.1f}% [{img['ci_low']:+.1f}, {img['ci_high']:+.1f}]↓<br>Δ {img['delta_abs']:+.4f} [" in md
     tex = files["table_tex"].read_text()
     assert r"\begin{tabular}{llccc}" in tex and r"$\pm$" in tex and r"\%" in tex
     assert "±" not in tex.replace(r"$\pm$", "")
