@@ -1,19 +1,17 @@
 """Write a built report into a folder (default ``<runs folder>/report``). The file names are stable
 (``<m>`` = the metric's file form, ``recall_at_20``); other tools rely on them:
 
-==================================  ==============================================================
-``knockout_<m>.md|.csv|.tex``       the knockout table: mean ± std, Δ% [interval] and outcome mark
-``delta_<m>.md|.csv``               compact: Δ%, absolute Δ (intervals), outcome, seeds, seeds needed
-``cells_<m>.csv``                   every number of every cell (long)
-``statistics_<m>.md|.csv|.tex``     one row per cell and test of ``statistics.TESTS``
-``answers_<m>.md``                  the research questions answered in words
-``heatmap_<dataset>_<m>.png``       Δ% per model × condition with the outcome marks
-``bars_<dataset>_<model>_<m>.png``  mean ± std per condition, seeds as dots
-``valcurve_<dataset>_<model>_<m>.png``  validation curves
-``report_<m>.html``                 one self-contained page with all of the above
-``settings_<m>.json``               the settings and the declared questions (and their source)
-``incomplete.csv``, ``ignored.csv``, ``runs.csv``  what is missing, what was skipped, every run
-==================================  ==============================================================
+- ``knockout_<m>.md|.csv|.tex``: the knockout table (mean ± std, Δ% [interval] + outcome mark, absolute Δ);
+- ``delta_<m>.md|.csv``: compact: Δ%, absolute Δ (intervals), outcome, seeds used, seeds needed;
+- ``cells_<m>.csv``: every number of every cell (long);
+- ``statistics_<m>.md|.csv|.tex``: one row per cell and test of ``statistics.TESTS``;
+- ``answers_<m>.md``: the research questions answered in words;
+- ``heatmap_<dataset>_<m>.png``: Δ% per model × condition with intervals and outcome marks;
+- ``bars_<dataset>_<model>_<m>.png``: mean ± std per condition, seeds as dots;
+- ``valcurve_<dataset>_<model>_<m>.png``: validation curves;
+- ``report_<m>.html``: one self-contained page with all of the above;
+- ``settings_<m>.json``: the settings, the declared questions and their source;
+- ``incomplete.csv``, ``ignored.csv``, ``runs.csv``: what is missing, what was skipped, every run.
 
 Each file is written atomically (a temporary file renamed into place).
 """
