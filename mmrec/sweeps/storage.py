@@ -43,6 +43,8 @@ from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
+from mmrec import credentials
+from mmrec.atomic_io import atomic_write_text  # noqa: F401 - re-exported (older imports)
 from mmrec.errors import ConfigError
 
 DEFAULT_JOURNAL = "optuna-journal.log"
@@ -52,8 +54,13 @@ _JOURNAL_SUFFIXES = (".log", ".journal", ".jsonl")
 
 
 def resolve_url(storage: str | None, root: str | Path = "outputs") -> str:
-    """Canonical storage URL: ``journal:<absolute path>`` for journal files, SQLAlchemy URLs unchanged."""
+    """Canonical storage URL: ``journal:<absolute path>`` for journal files, SQLAlchemy URLs unchanged.
+
+    ``null`` means ``$MMREC_STORAGE`` when set (see :mod:`mmrec.credentials`), else the default journal file.
+    """
     if storage is None or str(storage).strip() in ("", "null", "None"):
+        storage = credentials.from_environment()
+    if storage is None:
         return JOURNAL_PREFIX + str((Path(root) / DEFAULT_JOURNAL).resolve())
     storage = str(storage).strip()
     if storage.startswith(JOURNAL_PREFIX):
@@ -71,23 +78,6 @@ def resolve_url(storage: str | None, root: str | Path = "outputs") -> str:
     )
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """``mmrec.cache.atomic_write_text`` without its torch import (sweepers and CLIs stay light)."""
-    import os
-    import tempfile
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def journal_path(url: str) -> Path | None:
     return Path(url[len(JOURNAL_PREFIX):]) if url.startswith(JOURNAL_PREFIX) else None
 
@@ -97,12 +87,7 @@ def display(url: str) -> str:
     path = journal_path(url)
     if path is not None:
         return str(path)
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # pragma: no cover - not an SQLAlchemy URL
-        return url
+    return credentials.redact(url)
 
 
 class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
@@ -169,7 +154,7 @@ def open_storage(
     engine_kwargs = {"pool_pre_ping": True} if not url.startswith("sqlite") else {}
     with _quiet(), _bootstrap_lock(url):  # concurrent first use of an empty database creates tables once
         return RDBStorage(
-            url,
+            credentials.connection_url(url),
             engine_kwargs=engine_kwargs,
             heartbeat_interval=heartbeat_interval,
             grace_period=grace_period,
@@ -201,7 +186,7 @@ def _engine(url: str) -> Any:
         import sqlalchemy
         from sqlalchemy.pool import NullPool
 
-        _ENGINES[url] = sqlalchemy.create_engine(url, poolclass=NullPool)
+        _ENGINES[url] = sqlalchemy.create_engine(credentials.connection_url(url), poolclass=NullPool)
     return _ENGINES[url]
 
 
