@@ -37,8 +37,9 @@ def replace_when_complete(path: str | Path, mode: str = "wb") -> Iterator[IO[Any
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as f:
+        with open(tmp, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as f:  # f.name: the temporary path
             yield f
             f.flush()
             os.fsync(f.fileno())

@@ -226,10 +226,16 @@ def train(cfg: DictConfig) -> float:
         record["memory"] = _peak_memory()
         if not failed:
             record["status"] = "completed"
-        with contextlib.suppress(Exception):
+        record_error: Exception | None = None
+        try:
             summary_io.write(record, run_dir)
-        _finish_wandb(failed)
+        except Exception as e:  # noqa: BLE001 - e.g. disk full: a job without its record has not succeeded
+            log.error("could not write %s: %s", run_dir / summary_io.FILENAME, e)
+            record_error = e
+        _finish_wandb(failed or record_error is not None)
         if not failed:
+            if record_error is not None:
+                raise record_error
             print_result(record)
 
 
