@@ -18,6 +18,21 @@ from pathlib import Path
 from typing import IO, Any
 
 
+def ensure_writable_folder(path: str | Path, what: str) -> Path:
+    """Create ``path`` if needed and check a file can be written in it; ``OSError`` → a clear ConfigError."""
+    from mmrec.errors import ConfigError
+
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".write-probe.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise ConfigError(f"{what} {path}: not a folder mmrec can write in ({e.strerror or e})") from None
+    return path
+
+
 def _write_all(f: IO[bytes], data: bytes) -> None:
     """Write ``data`` to ``f`` (one place, so that fault-injection tests can make it fail midway)."""
     f.write(data)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from filelock import FileLock
 
-from mmrec.atomic_io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from mmrec.atomic_io import atomic_write_bytes, atomic_write_json, atomic_write_text, ensure_writable_folder
 
 __all__ = ["InvalidEntry", "atomic_torch_save", "atomic_write_bytes", "atomic_write_json", "atomic_write_text",
            "cache_root", "cached_tensor", "decode_entry", "encode_entry", "hash_parts", "list_entries", "locked",
@@ -40,7 +40,7 @@ ENV_VAR = "MMREC_CACHE"
 def cache_root() -> Path:
     """The cache folder: ``$MMREC_CACHE`` or ``outputs/cache`` under the current directory."""
     root = Path(os.environ.get(ENV_VAR, Path("outputs") / "cache")).expanduser()
-    root.mkdir(parents=True, exist_ok=True)
+    ensure_writable_folder(root, f"cache folder (${ENV_VAR})")
     return root
 
 

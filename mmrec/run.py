@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mmrec import checkpoints
 from mmrec import summary as summary_io
-from mmrec.atomic_io import atomic_write_text
+from mmrec.atomic_io import atomic_write_text, ensure_writable_folder
 from mmrec.checkpoints import AtomicCheckpointIO
 from mmrec.config import derive_seeds, validate
 from mmrec.credentials import redact_tree
@@ -178,8 +178,7 @@ def train(cfg: DictConfig) -> float:
     configure_runtime()  # reuse freed heap memory, flush denormals (see mmrec.runtime)
     facts = validate(cfg)
     seeds = derive_seeds(cfg)
-    run_dir = _output_dir(cfg)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = ensure_writable_folder(_output_dir(cfg), "output folder (hydra.run.dir)")
     knockout = facts["knockout"]
     study = study_name(cfg, knockout.label)
     model_cls = facts["model_cls"]

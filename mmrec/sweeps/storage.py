@@ -152,14 +152,28 @@ def open_storage(
     if url in ("memory", "inmemory", ":memory:"):
         return optuna.storages.InMemoryStorage()
     engine_kwargs = {"pool_pre_ping": True} if not url.startswith("sqlite") else {}
-    with _quiet(), _bootstrap_lock(url):  # concurrent first use of an empty database creates tables once
-        return RDBStorage(
-            credentials.connection_url(url),
-            engine_kwargs=engine_kwargs,
-            heartbeat_interval=heartbeat_interval,
-            grace_period=grace_period,
-            heartbeat_stale_trial_callback=callback,
-        )
+    try:
+        with _quiet(), _bootstrap_lock(url):  # concurrent first use of an empty database creates tables once
+            return RDBStorage(
+                credentials.connection_url(url),
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period,
+                heartbeat_stale_trial_callback=callback,
+            )
+    except ImportError as e:
+        raise ConfigError(f"storage {display(url)}: its database driver is not installed ({e}); for PostgreSQL "
+                          "install the postgres extra: pip install 'mmrec[postgres]' (psycopg2-binary)") from None
+    except Exception as e:  # noqa: BLE001 - sqlalchemy's OperationalError, ArgumentError, ...
+        import sqlalchemy.exc
+
+        if isinstance(e, sqlalchemy.exc.NoSuchModuleError | sqlalchemy.exc.ArgumentError):
+            raise ConfigError(f"storage {display(url)}: not a usable database URL ({e})") from None
+        if isinstance(e, sqlalchemy.exc.OperationalError):
+            reason = str(getattr(e, "orig", e)).strip().splitlines()[0]
+            raise ConfigError(f"storage {display(url)}: cannot connect ({credentials.redact(reason)}); check the "
+                              "host, port, database and user, and that the server is running") from None
+        raise
 
 
 @contextlib.contextmanager

@@ -82,12 +82,14 @@ def train_job(run_dir: Path, *overrides: str) -> dict[str, Any]:
 
 def write_report(folder: Path) -> dict[str, str]:
     """The report of every run below ``folder`` (tables and HTML); returns file name → content (with the
-    folder's own path written ``<folder>``, so reports of copies compare equal)."""
+    folder's own path written ``<folder>``, so reports of copies compare equal; the HTML page, which carries
+    the time it was made, is left out)."""
     from mmrec.report.core import build_report
     from mmrec.report.core import write_report as write
 
     files = write(build_report(folder), plots=False)
-    return {Path(p).name: Path(p).read_text().replace(str(folder), "<folder>") for p in files.values()}
+    return {Path(p).name: Path(p).read_text().replace(str(folder), "<folder>") for p in files.values()
+            if Path(p).suffix != ".html"}
 
 
 def main(spec_path: str) -> int:
