@@ -181,8 +181,10 @@ CASES = [
          "choose one of", ["datamodule.negatives='some'"], ("run/summary.json",)),
     Case("unknown evaluation.cold_items", "config", train_with("evaluation.cold_items=maybe"), ConfigError,
          "choose keep or drop", ["evaluation.cold_items='maybe'"], ("run/summary.json",)),
-    Case("unknown split method", "config", train_with("dataset.split.method=weird"), ConfigError,
-         "unknown split method", ["'weird'"], ("run/summary.json",)),
+    Case("split method the dataset cannot do", "config", train_with("dataset.split.method=temporal"), ConfigError,
+         "split at random only", ["dataset.split.method='temporal'"], ("run/summary.json",)),
+    Case("unknown split method", "data", raw_folder(lambda d: None, split={"method": "weird"}), ConfigError,
+         "unknown split method", ["'weird'"]),
     Case("resume without a checkpoint", "config", train_with("resume=true"), ConfigError, "does not exist",
          ["{tmp}/run/checkpoints/last.ckpt", "resume=true"], ("run/summary.json",)),
     Case("storage that is neither a path nor a URL", "config",
@@ -262,9 +264,13 @@ def test_bad_input_gets_a_clear_message_and_leaves_nothing(case: Case, tmp_path:
     monkeypatch.setenv("MMREC_CACHE", os.environ.get("MMREC_CACHE", str(tmp_path / "cache")))
     act = case.prepare(tmp_path)
     before = _tree(tmp_path)
-    with pytest.raises(case.error) as info:
+    with pytest.raises(Exception) as info:
         act()
-    message = str(info.value)
+    error = info.value
+    if type(error).__name__ == "InstantiationException" and error.__cause__ is not None:
+        error = error.__cause__  # Hydra's instantiate wraps what the dataset's loader raised
+    assert isinstance(error, case.error), repr(error)
+    message = str(error)
     assert case.problem in message, message
     for name in case.names:
         assert name.format(tmp=tmp_path) in message, (name, message)
