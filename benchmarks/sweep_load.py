@@ -11,6 +11,7 @@ then trials per second (wall time from the first worker's start to the last work
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -28,7 +29,7 @@ def run(workers: int, trials: int, storage: str | None, work: Path) -> dict[str,
     import optuna
     from optuna.trial import TrialState
 
-    from mmrec.sweeps.storage import display, open_storage, resolve_url
+    from mmrec.sweeps.storage import display, journal_path, open_storage, resolve_url
 
     url = resolve_url(storage, work / "outputs")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled",
@@ -46,15 +47,25 @@ def run(workers: int, trials: int, storage: str | None, work: Path) -> dict[str,
         raise SystemExit(f"worker exit codes {codes}; logs in {work}")
     study = optuna.load_study(study_name=STUDY, storage=open_storage(url))  # reads the whole journal back
     got = study.get_trials(deepcopy=False)
-    numbers = sorted(t.number for t in got)
-    assert numbers == list(range(trials)), f"trial numbers {numbers}"
-    assert all(t.state == TrialState.COMPLETE for t in got), [t.state for t in got]
-    folders = sorted(int(p.name) for p in (work / "outputs" / STUDY / "trials").iterdir())
-    assert folders == list(range(trials)), f"run folders {folders}"
+    numbers = [t.number for t in got]
     taken = [(work / f"worker{i}.log").read_text().count("launching trial(s)") for i in range(workers)]
-    return {"storage": display(url), "workers": workers, "trials": len(got), "duplicates": 0,
-            "workers_that_ran_trials": sum(1 for n in taken if n), "wall_s": round(wall, 1),
-            "trials_per_s": round(trials / wall, 2)}
+    folders = sorted(int(p.name) for p in (work / "outputs" / STUDY / "trials").iterdir())
+    journal = journal_path(url)
+    bad_lines = 0
+    if journal is not None:  # every record of the journal is one whole JSON object
+        for line in journal.read_text().splitlines():
+            try:
+                json.loads(line)
+            except ValueError:
+                bad_lines += 1
+    result = {"storage": display(url), "workers": workers, "trials": len(got),
+              "duplicates": len(numbers) - len(set(numbers)) + max(0, sum(taken) - trials),
+              "complete": sum(t.state == TrialState.COMPLETE for t in got), "corrupt_journal_lines": bad_lines,
+              "workers_that_ran_trials": sum(1 for n in taken if n), "wall_s": round(wall, 1),
+              "trials_per_s": round(trials / wall, 2)}
+    assert sorted(numbers) == list(range(trials)) and folders == list(range(trials)), (numbers, folders)
+    assert result["duplicates"] == 0 and result["complete"] == trials and bad_lines == 0, result
+    return result
 
 
 def main() -> None:
