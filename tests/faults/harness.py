@@ -1,7 +1,9 @@
 """Runs tiny real jobs with a fault injected at the n-th atomic write of one kind of file.
 
-``python -m tests.faults.harness <spec.json>`` (a subprocess per SIGKILL: the process dies for real), or the
-functions below in-process (disk full: the write raises ``ENOSPC`` halfway, as a full disk does).
+:func:`run_forked` runs a job in a forked copy of the calling process (the process dies for real on SIGKILL,
+without paying for a fresh interpreter's imports); ``python -m tests.faults.harness <spec.json>`` does the
+same in a new interpreter. Disk-full faults run in-process (the write raises ``ENOSPC`` halfway, as a full
+disk does).
 Every file mmrec writes goes through :func:`mmrec.atomic_io._write_all`; the fault writes half the bytes to the
 temporary file, then kills the process or raises, so the test sees exactly what a real fault leaves behind.
 """
@@ -92,13 +94,43 @@ def write_report(folder: Path) -> dict[str, str]:
             if Path(p).suffix != ".html"}
 
 
-def main(spec_path: str) -> int:
-    spec = json.loads(Path(spec_path).read_text())
+def start_forked(spec: dict[str, Any]) -> int:
+    """Start ``spec`` in a forked child; returns its pid (see :func:`wait_forked`)."""
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into the caller's code (pytest)
+        code = 1
+        try:
+            run_spec(spec)
+            code = 0
+        except BaseException:  # noqa: BLE001
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    return pid
+
+
+def wait_forked(pid: int) -> int:
+    """The child's exit code, or minus the signal that ended it."""
+    _, status = os.waitpid(pid, 0)
+    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
+def run_forked(spec: dict[str, Any]) -> int:
+    return wait_forked(start_forked(spec))
+
+
+def run_spec(spec: dict[str, Any]) -> None:
     with fault(spec["site"], spec["kind"], spec.get("occurrence", 1)):
         if spec["site"] == "report":
             write_report(Path(spec["folder"]))
         else:
             train_job(Path(spec["run_dir"]), *spec.get("overrides", []))
+
+
+def main(spec_path: str) -> int:
+    run_spec(json.loads(Path(spec_path).read_text()))
     return 0
 
 

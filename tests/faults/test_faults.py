@@ -7,12 +7,9 @@ run's (tiny FREEDOM jobs, 2 epochs; kills run in a subprocess, disk-full faults 
 from __future__ import annotations
 
 import errno
-import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -74,11 +71,7 @@ def _recover_and_compare(site: str, tmp_path: Path, baseline: dict) -> None:
 @pytest.mark.parametrize("site", harness.SITES)
 def test_sigkill_during_a_write(site: str, tmp_path: Path, baseline: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     spec = {**_setup(site, tmp_path, baseline, monkeypatch), "kind": "kill", "occurrence": OCCURRENCE[site]}
-    (tmp_path / "spec.json").write_text(json.dumps(spec))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(harness.REPO)}
-    proc = subprocess.run([sys.executable, "-m", "tests.faults.harness", str(tmp_path / "spec.json")],
-                          cwd=harness.REPO, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
+    assert harness.run_forked(spec) == -signal.SIGKILL
     assert _hidden_leftovers(tmp_path), "the kill did not happen during a write"
     _check_nothing_partial_is_good(site, tmp_path)
     _recover_and_compare(site, tmp_path, baseline)
@@ -101,16 +94,9 @@ def test_disk_full_during_a_write(site: str, tmp_path: Path, baseline: dict, mon
 def test_two_jobs_racing_to_build_the_same_cache_key(tmp_path: Path, baseline: dict,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MMREC_CACHE", str(tmp_path / "cache"))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(harness.REPO)}
-    procs = []
-    for i in range(2):
-        spec = tmp_path / f"spec{i}.json"
-        spec.write_text(json.dumps({"site": "none", "kind": "kill", "run_dir": str(tmp_path / f"run{i}")}))
-        procs.append(subprocess.Popen([sys.executable, "-m", "tests.faults.harness", str(spec)], cwd=harness.REPO,
-                                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
-    for p in procs:
-        _, err = p.communicate(timeout=300)
-        assert p.returncode == 0, err[-3000:]
+    pids = [harness.start_forked({"site": "none", "kind": "kill", "run_dir": str(tmp_path / f"run{i}")})
+            for i in range(2)]  # both start with an empty cache and build the same keys at the same time
+    assert [harness.wait_forked(pid) for pid in pids] == [0, 0]
     from mmrec import summary
 
     for i in range(2):
