@@ -73,5 +73,7 @@ def test_no_file_of_a_postgres_sweep_and_repeat_holds_the_password(tmp_path: Pat
     # the redacted URL is where the password would have been: the grep below looks in the right places
     assert "postgres:***@" in trial_records[0].read_text()
     assert "postgres:***@" in (study_dir / "trials" / "0" / ".hydra" / "overrides.yaml").read_text()
+    wandb_files = [p for p in tmp_path.rglob("wandb/offline-run-*/*") if p.is_file()]
+    assert any(b"postgres:***@" in p.read_bytes() for p in wandb_files), "no W&B run config was written"
     assert _files_containing(tmp_path, PLANTED) == []
     assert PLANTED not in sweep.stdout + sweep.stderr + repeat.stdout + repeat.stderr
