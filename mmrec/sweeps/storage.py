@@ -5,8 +5,10 @@ Storage URLs (``hydra.sweeper.storage``, ``--storage``):
 - ``null`` (default): one Optuna *journal* file, ``outputs/optuna-journal.log``. Several local processes
   share it safely (appends under a lock file); SQLite is avoided on purpose, it locks under parallel writers.
 - ``journal:PATH`` or a path ending in ``.log``/``.journal``: a journal file elsewhere (e.g. on a shared disk).
-- any SQLAlchemy URL, e.g. ``postgresql://user:pass@host:5432/optuna``: many machines, one database
+- any SQLAlchemy URL, e.g. ``postgresql://user@host:5432/optuna``: many machines, one database
   (``pip install psycopg2-binary``, the ``postgres`` extra). ``sqlite:///path.db`` works for one process.
+  Passwords come from ``PGPASSWORD``/``~/.pgpass`` or ``$MMREC_STORAGE`` (used when the storage is ``null``)
+  and are never written anywhere (:mod:`mmrec.credentials`).
 
 Look at a storage with ``optuna-dashboard outputs/optuna-journal.log`` (or ``optuna-dashboard <URL>``;
 ``pip install optuna-dashboard``), or list its studies with ``python -m mmrec.sweeps.storage [--storage URL]``.
