@@ -86,8 +86,8 @@ def write_report(folder: Path) -> dict[str, str]:
     """The report of every run below ``folder`` (tables and HTML); returns file name → content (with the
     folder's own path written ``<folder>``, so reports of copies compare equal; the HTML page, which carries
     the time it was made, is left out)."""
-    from mmrec.report.core import build_report
-    from mmrec.report.core import write_report as write
+    from mmrec.report import build_report
+    from mmrec.report import write_report as write
 
     files = write(build_report(folder), plots=False)
     return {Path(p).name: Path(p).read_text().replace(str(folder), "<folder>") for p in files.values()
