@@ -36,6 +36,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None, help="run folder (default: a temporary one)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     args = parser.parse_args()
 
     sys.path.insert(0, str(REPO))
@@ -126,9 +127,11 @@ def main() -> None:
     print(f"  train.py's path  {summary(times['lightning'])}")
     print(f"  validation       {summary(times['validation'])}")
     print(f"  overhead         {100 * (light_s / bare_s - 1):+.1f}%")
-    print(json.dumps({"model": args.model, "device": args.device, "bare_s": times["bare"],
-                      "lightning_s": times["lightning"], "validation_s": times["validation"],
-                      "overhead": light_s / bare_s - 1, "load": os.getloadavg()}))
+    record = {"model": args.model, "device": args.device, "bare_s": times["bare"], "lightning_s": times["lightning"],
+              "validation_s": times["validation"], "overhead": light_s / bare_s - 1, "load": os.getloadavg()}
+    print(json.dumps(record))
+    if args.json:
+        args.json.write_text(json.dumps(record) + "\n")
 
 
 if __name__ == "__main__":
