@@ -83,10 +83,15 @@ def main() -> None:
         sync()
         return time.perf_counter() - t
 
-    times: dict[str, list[float]] = {"bare": [], "lightning": [], "validation": []}
+    times: dict[str, list[float]] = {"bare": [], "lightning": [], "validation": [], "cycle": []}
 
     class Alternate(pl.Callback):
+        start: float | None = None
+
         def on_train_epoch_start(self, trainer, module) -> None:  # noqa: ANN001
+            sync()
+            if self.start is not None:  # the whole previous epoch: batches, validation, checkpoints, callbacks
+                times["cycle"].append(time.perf_counter() - self.start)
             times["bare"].append(bare_epoch())
             sync()
             self.start = time.perf_counter()
@@ -126,9 +131,13 @@ def main() -> None:
     print(f"  bare loop        {summary(times['bare'])}")
     print(f"  train.py's path  {summary(times['lightning'])}")
     print(f"  validation       {summary(times['validation'])}")
+    if times["cycle"]:  # start to start: everything Lightning does per epoch except the bare model's epoch
+        cycles = [c - v for c, v in zip(times["cycle"], times["validation"])]
+        print(f"  epoch without validation, checkpoints and callbacks included: {summary(cycles)}")
     print(f"  overhead         {100 * (light_s / bare_s - 1):+.1f}%")
     record = {"model": args.model, "device": args.device, "bare_s": times["bare"], "lightning_s": times["lightning"],
-              "validation_s": times["validation"], "overhead": light_s / bare_s - 1, "load": os.getloadavg()}
+              "validation_s": times["validation"], "cycle_s": times["cycle"], "overhead": light_s / bare_s - 1,
+              "load": os.getloadavg()}
     print(json.dumps(record))
     if args.json:
         args.json.write_text(json.dumps(record) + "\n")
