@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import pytorch_lightning as pl
 import torch
 
 from mmrec.features.knockout import Knockout
@@ -40,37 +41,40 @@ METRIC_ATOL = 2e-3
 
 
 def _cuda_trainer(epochs: int, **kwargs):
-    from tests.models.common import pl
-
     return pl.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                       enable_model_summary=False, num_sanity_val_steps=0, accelerator=ACCELERATOR, devices=1,
                       deterministic="warn", **kwargs)
 
 
 def _metrics(model, dm, accelerator: str) -> dict[str, float]:
-    from tests.models.common import pl
-
     pl.Trainer(accelerator=accelerator, devices=1, logger=False, enable_progress_bar=False,
                enable_model_summary=False).test(model, datamodule=dm, verbose=False)
     return dict(model.test_metrics)
+
+
+class _Where(pl.Callback):
+    """Devices of the module and of every step's loss while training (Lightning moves the model back to the CPU
+    when fit ends)."""
+
+    def __init__(self) -> None:
+        self.devices: set[str] = set()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:  # noqa: ANN001
+        self.devices |= {module.device.type, outputs["loss"].device.type, batch["users"].device.type}
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)
 def test_one_epoch_and_evaluation_on_cuda(synthetic_dm, name: str) -> None:
     model = make_model(name, synthetic_dm, **OVERRIDES.get(name, {}))
     if model.trainable:
-        _cuda_trainer(1, limit_val_batches=1).fit(model, datamodule=synthetic_dm)
-        assert math.isfinite(float(_cuda_trainer_loss(model)))
+        where = _Where()
+        _cuda_trainer(1, limit_val_batches=1, callbacks=[where]).fit(model, datamodule=synthetic_dm)
+        assert where.devices == {DEVICE}
+        assert math.isfinite(float(model.trainer.callback_metrics["train/loss"]))
     else:
         model.fit(synthetic_dm.train)
     metrics = _metrics(model, synthetic_dm, ACCELERATOR)
     assert metrics and all(math.isfinite(v) for v in metrics.values())
-    if model.trainable:
-        assert next(model.parameters()).device.type == DEVICE
-
-
-def _cuda_trainer_loss(model) -> torch.Tensor:
-    return model.trainer.callback_metrics["train/loss"]
 
 
 def _loss_is_seed_free(build, batch) -> bool:
@@ -138,6 +142,7 @@ def test_test_time_knockout_on_cuda(synthetic_dm) -> None:
     _cuda_trainer(3, limit_val_batches=0).fit(model, datamodule=synthetic_dm)
     real = _metrics(model, synthetic_dm, ACCELERATOR)
     knocked = with_features(synthetic_dm, Knockout("text:shuffle").apply(synthetic_dm.data.features, seed=0))
+    model.to(DEVICE)  # Lightning hands the model back on the CPU; attach on the GPU as a user would
     model.attach(knocked.data)
     assert model.mm_adj.device.type == DEVICE  # rebuilt structures follow the model
     after = _metrics(model, knocked, ACCELERATOR)
