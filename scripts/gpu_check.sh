@@ -57,7 +57,7 @@ sys.exit(0 if torch.cuda.is_available() else 3)
 EOF
 rc=$?
 if [[ $rc -ne 0 ]]; then
-  echo "gpu_check: torch.cuda.is_available() is false with $PY (torch must be a CUDA build); stopping" | tee -a "$OUT_DIR/status.txt"
+  echo "gpu_check: with $PY, torch does not import or torch.cuda.is_available() is false (a CUDA build of torch is needed); stopping" | tee -a "$OUT_DIR/status.txt"
   exit 3
 fi
 
