@@ -52,7 +52,7 @@ def _current_item_graph(model: LATTICE) -> torch.Tensor:
 
 def training(model: LATTICE, batch: dict[str, torch.Tensor]) -> list[MatmulCost]:
     """``paper``: every step rebuilds the graph with gradients. ``reference``: a step on the epoch's detached
-    graph (the rebuild of each epoch's first step is in :meth:`epoch_products`)."""
+    graph (the rebuild of each epoch's first step is in :func:`epoch`)."""
     paper = model.faithful_to == "paper"
     out = _graph_products(model, True) if paper else []
     return [*out, *_propagation_products(model, True, _current_item_graph(model), learned_values=paper)]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import torch
-from torch import nn
 
 from mmrec.data.datamodule import GraphData
 from mmrec.models.multimodal import MultimodalRecommender, item_graph_weights
@@ -50,7 +49,8 @@ class FREEDOM(MultimodalRecommender):
         self.dropout, self.reg_weight = dropout, reg_weight
         self.weights = item_graph_weights(self.modality_names, mm_image_weight, modality_weights)
         self.build_id_embeddings(embedding_dim)
-        self.build_projections(feat_embed_dim, init=nn.init.xavier_normal_)
+        # PyTorch's default Linear initialisation, as in the reference (MMRec's image_trs / text_trs)
+        self.build_projections(feat_embed_dim)
         edge_users, edge_items = interaction_edges(data.train_matrix)
         self.register_buffer("edge_users", edge_users, persistent=False)
         self.register_buffer("edge_items", edge_items, persistent=False)
