@@ -58,8 +58,7 @@ def test_every_config_of_every_group_composes(group: str) -> None:
 @pytest.mark.parametrize("model", group_options("model"))
 def test_every_model_config_validates_against_its_class(model: str) -> None:
     cfg = compose_cfg([f"model={model}"])
-    facts = validate(cfg)
-    assert facts["model_cls"].__name__
+    assert validate(cfg).model_cls.__name__
 
 
 def test_misspelt_keys_and_impossible_conditions_fail_early() -> None:
