@@ -44,6 +44,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--wandb-project", default=None, help="also upload to this W&B project (never fails the report)"
     )
+    p.add_argument(
+        "--wandb",
+        action="store_true",
+        help="also log the rendered report to W&B, one run per study group (offline unless WANDB_MODE=online)",
+    )
     return p.parse_args(argv)
 
 
@@ -76,7 +81,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print_summary(report)
-    if args.wandb_project:
+    from mmrec.report.compact import knockout_lines
+
+    for line in knockout_lines(report):
+        print(" • " + line)
+    if args.wandb:
+        import os
+
+        from mmrec.report.wandb_export import export_to_wandb
+
+        html = report.files.get("html")
+        ids = export_to_wandb(html.parent if html else args.out, project=args.wandb_project or "mmrec",
+                              mode=os.environ.get("WANDB_MODE", "offline"))
+        mode = os.environ.get("WANDB_MODE", "offline")
+        where = html.parent / "wandb" if html else "wandb"
+        print(f"W&B: {len(ids)} report runs logged ({mode}" + (f"; upload: wandb sync {where}/offline-run-*)" if mode == "offline" else ")"))
+    elif args.wandb_project:
         log_to_wandb(report, args.wandb_project)
     return 0
 
