@@ -43,6 +43,7 @@ HARMLESS_WARNINGS: tuple[tuple[type[Warning], str], ...] = (
     (FutureWarning, r"`isinstance\(treespec, LeafSpec\)` is deprecated"),
     # torch sparse: mmrec builds its sparse graphs from checked indices (mmrec.nn / mmrec.data.graphs).
     (UserWarning, r"Sparse invariant checks are implicitly disabled"),
+    (UserWarning, r"Sparse CSR tensor support is in beta state"),
 )
 # Loggers whose INFO lines are Lightning's banner ("GPU available: False ...", tips about litlogger/litmodels).
 CHATTY_LOGGERS = ("pytorch_lightning", "lightning.pytorch", "lightning.fabric", "lightning_fabric")
