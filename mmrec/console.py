@@ -122,14 +122,14 @@ def full_error_requested() -> bool:
     return _full_error[-1] if _full_error else os.environ.get(FULL_ERROR_ENV) == "1"
 
 
-def _in_single_run() -> bool:
+def hydra_mode() -> str | None:
+    """``RUN`` or ``MULTIRUN`` inside a Hydra job, None outside one."""
     try:
         from hydra.core.hydra_config import HydraConfig
-        from hydra.types import RunMode
 
-        return HydraConfig.get().mode == RunMode.RUN
-    except Exception:  # noqa: BLE001 - not under Hydra
-        return False
+        return HydraConfig.get().mode.name
+    except Exception:  # noqa: BLE001 - not under Hydra (API use)
+        return None
 
 
 @contextlib.contextmanager
@@ -141,7 +141,7 @@ def clean_errors(stream: TextIO | None = None) -> Iterator[None]:
         yield
     except Exception as e:
         error = find_mmrec_error(e)
-        if error is None or full_error_requested() or not _in_single_run():
+        if error is None or full_error_requested() or hydra_mode() != "RUN":
             raise
         print(error_block(error), file=stream or sys.stderr, flush=True)
         raise SystemExit(EXIT_USAGE) from None

@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from mmrec import summary as summary_io
 from mmrec.cache import atomic_torch_save, atomic_write_text
 from mmrec.config import ValidConfig, derive_seeds, validate
-from mmrec.console import is_verbose, job_line, quiet
+from mmrec.console import hydra_mode, is_verbose, job_line, quiet
 from mmrec.data.datamodule import GraphData, GraphDataModule
 from mmrec.errors import ConfigError, find_mmrec_error
 from mmrec.features.item_features import ItemFeatures
@@ -274,20 +274,10 @@ def train(cfg: DictConfig) -> float:
             summary_io.write(record, run_dir)
         _finish_wandb(failed)
         if not failed:
-            if _in_multirun():
+            if hydra_mode() == "MULTIRUN":
                 print(job_line(record), flush=True)
             else:
                 print_result(record)
-
-
-def _in_multirun() -> bool:
-    try:
-        from hydra.core.hydra_config import HydraConfig
-        from hydra.types import RunMode
-
-        return HydraConfig.get().mode == RunMode.MULTIRUN
-    except Exception:  # noqa: BLE001 - not under Hydra
-        return False
 
 
 def print_result(record: dict[str, Any]) -> None:
