@@ -54,8 +54,8 @@ class RenderedReport:
         return sub.rename_axis("model").reset_index()
 
     def image(self, prefix: str) -> Path | None:
-        """The PNG whose stem starts with ``prefix`` (``heatmap_<dataset>``, ``bars_<dataset>_<model>``)."""
-        return next((p for stem, p in self.images.items() if stem.startswith(prefix)), None)
+        """The PNG ``<prefix>_<metric>.png`` (``heatmap_<dataset>``, ``bars_<dataset>_<model>``)."""
+        return next((p for stem, p in self.images.items() if stem.startswith(prefix + "_")), None)
 
 
 def _safe(text: str) -> str:

@@ -22,7 +22,7 @@ def test_report_runs_land_in_each_study_group(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     study = build_study(tmp_path / "study", defects=False)
-    assert main([str(study.root), "--wandb", "--n-boot", "200"]) == 0
+    assert main([str(study.root), "--wandb"]) == 0
     assert "W&B: 6 report runs logged (offline" in capsys.readouterr().out
     report_dir = study.root / "report"
     runs = pd.read_csv(report_dir / "runs.csv")
@@ -53,7 +53,7 @@ def test_report_runs_land_in_each_study_group(tmp_path: Path, monkeypatch: pytes
 
 def test_rendered_report_reads_the_written_files(tmp_path: Path) -> None:
     study = build_study(tmp_path / "study", defects=False)
-    assert main([str(study.root), "--n-boot", "200", "--no-plots"]) == 0
+    assert main([str(study.root), "--no-plots"]) == 0
     rendered = RenderedReport.read(study.root / "report")
     assert rendered.image("bars_synth_vbpr") is None  # --no-plots: no PNG, and the export logs none
     assert set(rendered.dataset_table("synth")["model"]) == set(MODELS)
