@@ -157,10 +157,19 @@ def run_cli(entry: Callable[[], Any], stream: TextIO | None = None) -> int:
         entry()
     except Exception as e:
         error = find_mmrec_error(e)
-        if full or error is None:
+        if full:
             raise
-        print(error_block(error), file=stream or sys.stderr)
-        return EXIT_USAGE
+        if error is not None:
+            print(error_block(error), file=stream or sys.stderr)
+            return EXIT_USAGE
+        from hydra.errors import CompactHydraException
+
+        if isinstance(e, CompactHydraException):  # a bad override or config group: Hydra's own short message
+            cause = f"\n{e.__cause__}" if e.__cause__ is not None else ""
+            print(f"{e}{cause}\n\nSet the environment variable {FULL_ERROR_ENV}=1 for a complete stack trace.",
+                  file=stream or sys.stderr)
+            return 1
+        raise
     finally:
         _full_error.pop()
         if not full:

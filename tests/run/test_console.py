@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import subprocess
@@ -9,8 +10,10 @@ import sys
 import warnings
 from pathlib import Path
 
+import pytest
+
 from mmrec import summary
-from mmrec.console import HARMLESS_WARNINGS, error_block, quiet
+from mmrec.console import HARMLESS_WARNINGS, error_block, quiet, run_cli
 from mmrec.errors import ConfigError, DataError, find_mmrec_error
 from tests.run.test_train import REPO, SMALL, run_train
 
@@ -116,3 +119,27 @@ def test_error_block_and_the_exception_chain() -> None:
     assert error_block(ConfigError("knockout.spec='text:nois'", hint="strategies: keep noise ...")).splitlines()[
         :2] == ["mmrec: error: knockout.spec='text:nois'", "hint: strategies: keep noise ..."]
     assert find_mmrec_error(ValueError("plain")) is None
+
+
+def test_run_cli_keeps_hydras_short_message_for_its_own_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hydra.errors import ConfigCompositionException
+
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+
+    def bad_override() -> None:
+        raise ConfigCompositionException("Could not override 'model.lrr'.")
+
+    out = io.StringIO()
+    assert run_cli(bad_override, stream=out) == 1
+    assert out.getvalue().startswith("Could not override 'model.lrr'.") and "HYDRA_FULL_ERROR=1" in out.getvalue()
+
+    def data_error() -> None:
+        raise DataError("/d/x.inter", "no rows")
+
+    out = io.StringIO()
+    assert run_cli(data_error, stream=out) == 2
+    assert out.getvalue().splitlines()[0] == "mmrec: error: /d/x.inter: no rows"
+    assert "HYDRA_FULL_ERROR" not in os.environ  # restored after the call
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
+    with pytest.raises(DataError):
+        run_cli(data_error, stream=out)
