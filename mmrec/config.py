@@ -24,6 +24,7 @@ TOP_LEVEL = {
     "hydra", "experiment", "hparams_search", "protocol", "optimized_metric", "task_name", "tags", "knockout_study",
     "verbose",
 }
+TOP_LEVEL.add("report")  # report.questions: the study's declared research questions (read by mmrec.report)
 ROLES = ("single", "trial", "repeat")
 
 
