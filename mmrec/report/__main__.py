@@ -8,6 +8,7 @@ the HTML report's path. The research questions come from the study config, never
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 
@@ -71,10 +72,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print_summary(report)
-    from mmrec.report.compact import knockout_lines
-
-    for line in knockout_lines(report):
-        print(" • " + line)
     if args.wandb:
         import os
 
@@ -83,9 +80,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         html = report.files.get("html")
         ids = export_to_wandb(html.parent if html else args.out, project=args.wandb_project or "mmrec",
                               mode=os.environ.get("WANDB_MODE", "offline"))
+        with contextlib.suppress(Exception):  # flush the run files before the process (or the caller) goes on
+            import wandb
+
+            wandb.teardown()
         mode = os.environ.get("WANDB_MODE", "offline")
         where = html.parent / "wandb" if html else "wandb"
-        print(f"W&B: {len(ids)} report runs logged ({mode}" + (f"; upload: wandb sync {where}/offline-run-*)" if mode == "offline" else ")"))
+        upload = f"; upload: wandb sync {where}/offline-run-*" if mode == "offline" else ""
+        print(f"W&B: {len(ids)} report runs logged ({mode}{upload})")
     elif args.wandb_project:
         log_to_wandb(report, args.wandb_project)
     return 0
