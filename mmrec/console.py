@@ -64,16 +64,19 @@ def quiet(verbose: bool = False) -> None:
     """Filter the known-harmless warnings, Lightning's banner and W&B's; ``verbose`` undoes it all."""
     if verbose:
         warnings.filters[:] = [f for f in warnings.filters if f not in _installed]
+        getattr(warnings, "_filters_mutated", lambda: None)()  # drop the per-module "already shown" caches
         _installed.clear()
         for name in CHATTY_LOGGERS:
             logging.getLogger(name).setLevel(logging.INFO)
         if _installed_env.pop("WANDB_SILENT", None):
             os.environ.pop("WANDB_SILENT", None)
         return
-    if not _installed:
-        for category, message in HARMLESS_WARNINGS:
-            warnings.filterwarnings("ignore", message=message, category=category)
-            _installed.append(warnings.filters[0])
+    # (re)insert at the front each call: filters added since (e.g. "always") would otherwise shadow ours
+    warnings.filters[:] = [f for f in warnings.filters if f not in _installed]
+    _installed.clear()
+    for category, message in HARMLESS_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category)
+        _installed.append(warnings.filters[0])
     for name in CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     if "WANDB_SILENT" not in os.environ:  # W&B's banner and run summary (the metrics are in summary.json)
