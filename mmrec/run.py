@@ -24,10 +24,13 @@ import torch
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from mmrec import checkpoints
 from mmrec import summary as summary_io
-from mmrec.cache import atomic_torch_save, atomic_write_text
+from mmrec.atomic_io import atomic_write_text, ensure_writable_folder
+from mmrec.checkpoints import AtomicCheckpointIO
 from mmrec.config import ValidConfig, derive_seeds, validate
 from mmrec.console import hydra_mode, is_verbose, job_line, quiet
+from mmrec.credentials import redact_tree
 from mmrec.data.datamodule import GraphData, GraphDataModule
 from mmrec.errors import ConfigError, find_mmrec_error
 from mmrec.features.item_features import ItemFeatures
@@ -37,13 +40,6 @@ from mmrec.runtime import configure as configure_runtime
 from mmrec.sweeps.naming import study_name as sweep_study_name
 
 log = logging.getLogger("mmrec")
-
-
-class AtomicCheckpointIO(pl.plugins.TorchCheckpointIO):
-    """Checkpoints written to a temporary file and renamed: a job killed while saving keeps its last good one."""
-
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
-        atomic_torch_save(checkpoint, path)
 
 
 def _output_dir(cfg: DictConfig) -> Path:
@@ -108,7 +104,7 @@ def _loggers(cfg: DictConfig, run_dir: Path, study: str, condition: dict[str, An
             wandb_logger = pl.loggers.WandbLogger(
                 project=wcfg.get("project", "mmrec"), entity=wcfg.get("entity"), mode=wcfg.get("mode", "offline"),
                 save_dir=str(run_dir), group=study, job_type=cfg.role, tags=tags,
-                config=OmegaConf.to_container(cfg, resolve=True),
+                config=redact_tree(OmegaConf.to_container(cfg, resolve=True)),
             )
             # Lightning passes anonymous=None, which W&B >= 0.19 warns about on every run
             getattr(wandb_logger, "_wandb_init", {}).pop("anonymous", None)
@@ -238,12 +234,12 @@ def new_record(cfg: DictConfig, valid: ValidConfig, seeds: dict[str, int], run_d
 def train(cfg: DictConfig) -> float:
     """Run one job; returns the best validation value of ``cfg.monitor`` (NaN for test-time knockouts)."""
     t_start = time.perf_counter()
-    configure_runtime()  # reuse freed heap memory, flush denormals (see mmrec.runtime)
+    # CPU: reuse freed heap memory, flush denormals; CUDA: the deterministic cuBLAS workspace (mmrec.runtime)
+    configure_runtime(cfg.trainer.get("accelerator"), cfg.trainer.get("deterministic"))
     quiet(is_verbose(cfg))
     valid = validate(cfg)
     seeds = derive_seeds(cfg)
-    run_dir = _output_dir(cfg)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = ensure_writable_folder(_output_dir(cfg), "output folder (hydra.run.dir)")
     study = study_name(cfg)
     job = Job(cfg, valid, seeds, run_dir, study, new_record(cfg, valid, seeds, run_dir, study))
     record = job.record
@@ -270,10 +266,16 @@ def train(cfg: DictConfig) -> float:
         record["memory"] = _peak_memory()
         if not failed:
             record["status"] = "completed"
-        with contextlib.suppress(Exception):
+        record_error: Exception | None = None
+        try:
             summary_io.write(record, run_dir)
-        _finish_wandb(failed)
+        except Exception as e:  # noqa: BLE001 - e.g. disk full: a job without its record has not succeeded
+            log.error("could not write %s: %s", run_dir / summary_io.FILENAME, e)
+            record_error = e
+        _finish_wandb(failed or record_error is not None)
         if not failed:
+            if record_error is not None:
+                raise record_error
             if hydra_mode() == "MULTIRUN":
                 print(job_line(record), flush=True)
             else:
@@ -413,7 +415,7 @@ def _test_time_knockout(job: Job) -> float:
         return float("nan")
     # The model is rebuilt on the real features it was trained with, then re-attached to the knocked ones.
     model = build_model(src_cfg, dataclasses.replace(dm.data, features=features, _memo={}), src_seeds)
-    state = torch.load(source_dir / ckpt, map_location="cpu", weights_only=False)["state_dict"]
+    state = checkpoints.load(source_dir / ckpt)["state_dict"]
     model.load_state_dict(state)
     model.attach(dm.data)
     trainer = instantiate(src_cfg.trainer, callbacks=_progress_bar(cfg), logger=False, default_root_dir=str(run_dir))

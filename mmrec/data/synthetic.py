@@ -45,6 +45,9 @@ def make_synthetic(
     if interactions_per_user >= n_items:
         raise ConfigError("synthetic: interactions_per_user must be smaller than n_items")
     split = dict(split or {})
+    if split.get("method", "random") != "random":
+        raise ConfigError(f"dataset.split.method={split['method']!r}: the synthetic set has no timestamps and is "
+                          "split at random only; use random")
     rng = np.random.default_rng(data_seed)
     U = rng.standard_normal((n_users, n_factors)) / np.sqrt(n_factors) ** 0.5
     V = rng.standard_normal((n_items, n_factors)) / np.sqrt(n_factors) ** 0.5

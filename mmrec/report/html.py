@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mmrec.cache import atomic_write_text
+from mmrec.atomic_io import atomic_write_text
 from mmrec.report.collect import runs_for_csv
 from mmrec.report.model import Report
 from mmrec.report.statistics import statistics_table

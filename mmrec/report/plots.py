@@ -23,7 +23,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from mmrec.cache import atomic_write_bytes
+from mmrec.atomic_io import atomic_write_bytes
 from mmrec.report.model import Report
 from mmrec.report.tables import delta_text, slug
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mmrec.cache import atomic_write_text
+from mmrec.atomic_io import atomic_write_text
 from mmrec.report import html, tables
 from mmrec.report import plots as plotting
 from mmrec.report.collect import runs_for_csv
