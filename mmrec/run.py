@@ -161,6 +161,8 @@ def build_data(cfg: DictConfig, facts: dict[str, Any], seeds: dict[str, int], kn
         dataset, features, batch_size=cfg.datamodule.batch_size, seed=seeds["run"], knn_ties=cfg.knn.ties,
         exclude_val_in_test=cfg.evaluation.exclude_val_in_test, cold_items=cfg.evaluation.cold_items,
         eval_memory_mb=cfg.evaluation.memory_mb, negatives=cfg.datamodule.get("negatives", "train_items"),
+        knn_method=cfg.knn.get("method", "exact"),
+        knn_auto_max_items=int(cfg.knn.get("auto_exact_max_items", 50000)),
     )
     timing["datamodule"] = time.perf_counter() - t
     dm.notes = timing_notes
@@ -295,6 +297,7 @@ def _train_and_test(cfg, facts, seeds, run_dir, record, condition, study, model_
         model.fit(dm.train)
         trainer.validate(model, datamodule=dm, verbose=False)
     record["timing"]["fit"] = time.perf_counter() - t
+    record["notes"]["knn_graphs"] = json_safe(dm.data.knn_builds)  # method, build time, sampled recall
     history = model.val_history
     best_value, best_epoch = float("nan"), None
     if history:

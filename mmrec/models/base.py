@@ -212,6 +212,7 @@ class Recommender(pl.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         assert self._evaluator is not None
+        self._evaluator.gather()  # DDP: every rank evaluated its share of the users
         metrics = self._evaluator.compute()
         self.log_dict({f"val/{k}": v for k, v in metrics.items()}, prog_bar=False)
         if not self.trainer.sanity_checking:
@@ -226,6 +227,7 @@ class Recommender(pl.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         assert self._evaluator is not None
+        self._evaluator.gather()
         self.test_metrics = self._evaluator.compute()
         self.test_per_user = self._evaluator.per_user()
         self.log_dict({f"test/{k}": v for k, v in self.test_metrics.items()})
