@@ -21,6 +21,7 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.utilities import rank_zero_only
 
 from mmrec import summary as summary_io
 from mmrec.cache import atomic_torch_save, atomic_write_text
@@ -232,10 +233,12 @@ def train(cfg: DictConfig) -> float:
         record["memory"] = _peak_memory()
         if not failed:
             record["status"] = "completed"
+        is_rank_zero = rank_zero_only.rank == 0  # DDP (trainer=ddp): one record, written by global rank 0
         with contextlib.suppress(Exception):
-            summary_io.write(record, run_dir)
+            if is_rank_zero:
+                summary_io.write(record, run_dir)
         _finish_wandb(failed)
-        if not failed:
+        if not failed and is_rank_zero:
             print_result(record)
 
 

@@ -249,7 +249,11 @@ class GraphDataModule(pl.LightningDataModule):
 
     def eval_dataloader(self, split: str) -> DataLoader:
         users, exclude, relevant, _ = self._eval_sets(split)
-        blocks = _UserBlocks(users, exclude, relevant, self.eval_block_users, shard=rank_and_world())
+        shard = rank_and_world()
+        block = self.eval_block_users
+        if -(-len(users) // block) < shard[1]:  # DDP: fewer blocks than ranks; smaller blocks so each rank has one
+            block = max(1, -(-len(users) // shard[1]))
+        blocks = _UserBlocks(users, exclude, relevant, block, shard=shard)
         return DataLoader(blocks, batch_size=None)
 
     def val_dataloader(self) -> DataLoader:

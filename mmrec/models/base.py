@@ -159,6 +159,11 @@ class Recommender(pl.LightningModule):
         self.eval_ks, self.eval_metrics, self.eval_seed, self.run_seed = tuple(ks), tuple(metrics), seed, run_seed
 
     # ---- Lightning plumbing ----------------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        # DDP: structures derived from the data are built identically on every rank; sparse ones cannot be
+        # broadcast, so DDP is told to leave them alone (mmrec.distributed)
+        self._ddp_params_and_buffers_to_ignore = [n for n, b in self.named_buffers() if b.layout != torch.strided]
+
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         self._memo.clear()
         loss = self.loss(batch)
