@@ -87,6 +87,7 @@ PRESETS: dict[str, str] = {
     "all_shuffle": "all:shuffle",
     "text_only": "all:noise,text:keep",
     "image_only": "all:noise,image:keep",
+    "audio_only": "all:noise,audio:keep",
 }
 
 
