@@ -1,7 +1,10 @@
 """One content-addressed cache folder, safe under concurrent jobs.
 
-Keys are hashes of content (never of names). Writes are atomic (temporary file + ``os.replace``) and
-guarded by a per-key file lock, so two jobs building the same artifact never see a half-written file.
+Keys are hashes of content (never of names). Writes are atomic (:mod:`mmrec.atomic_io`) and guarded by a
+per-key file lock, so two jobs building the same artifact build it once and never see a half-written file.
+Entries hold tensors only: a header with the kind, key, size and sha256 of the payload, then the payload read
+with ``torch.load(weights_only=True)``, so a file planted in a shared cache cannot run code, and a corrupted,
+truncated or foreign one is reported and rebuilt (:func:`cached_tensor`).
 ``python -m mmrec.cache list|prune`` inspects and cleans it.
 """
 
@@ -11,9 +14,10 @@ import contextlib
 import hashlib
 import io
 import json
+import logging
 import os
-import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,13 +26,21 @@ import numpy as np
 import torch
 from filelock import FileLock
 
+from mmrec.atomic_io import atomic_write_bytes, atomic_write_json, atomic_write_text, ensure_writable_folder
+
+__all__ = ["InvalidEntry", "atomic_torch_save", "atomic_write_bytes", "atomic_write_json", "atomic_write_text",
+           "cache_root", "cached_tensor", "decode_entry", "encode_entry", "hash_parts", "list_entries", "locked",
+           "prune"]  # the atomic_* writers live in mmrec.atomic_io; re-exported for existing imports
+
+log = logging.getLogger(__name__)
+
 ENV_VAR = "MMREC_CACHE"
 
 
 def cache_root() -> Path:
     """The cache folder: ``$MMREC_CACHE`` or ``outputs/cache`` under the current directory."""
     root = Path(os.environ.get(ENV_VAR, Path("outputs") / "cache")).expanduser()
-    root.mkdir(parents=True, exist_ok=True)
+    ensure_writable_folder(root, f"cache folder (${ENV_VAR})")
     return root
 
 
@@ -71,31 +83,8 @@ def _update(h: Any, part: Any) -> None:
         h.update(json.dumps(part, sort_keys=True, default=str).encode())
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never a part."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
+    """``torch.save`` to ``path`` through :func:`mmrec.atomic_io.atomic_write_bytes`."""
     buf = io.BytesIO()
     torch.save(obj, buf)
     atomic_write_bytes(path, buf.getvalue())
@@ -110,23 +99,78 @@ def locked(path: str | Path, timeout: float = -1) -> Iterator[None]:
         yield
 
 
-def cached_tensor(kind: str, key: str, build: Callable[[], Any], root: Path | None = None) -> Any:
-    """Return the object cached under ``<root>/<kind>/<key>.pt``, building and saving it once.
+# ---------------------------------------------------------------- entries: header + checksum + tensors only
 
-    ``build`` runs under the key's lock, so concurrent jobs build each artifact once.
+MAGIC = b"MMREC-CACHE 2\n"
+
+
+class InvalidEntry(Exception):
+    """A cache file that is not a complete, intact entry for its kind and key (the message says why)."""
+
+
+def encode_entry(obj: Any, kind: str, key: str) -> bytes:
+    """``MAGIC``, one JSON header line (kind, key, payload size and sha256), then the ``torch.save`` payload."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    payload = buf.getvalue()
+    header = {"kind": kind, "key": key, "bytes": len(payload), "sha256": hashlib.sha256(payload).hexdigest()}
+    return MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + payload
+
+
+def decode_entry(raw: bytes, kind: str, key: str) -> Any:
+    """The object in an entry, or :class:`InvalidEntry`. Loads with ``weights_only=True``: never runs code."""
+    if not raw.startswith(MAGIC):
+        raise InvalidEntry("not an mmrec cache entry (unknown header: a foreign or older file)")
+    line_end = raw.find(b"\n", len(MAGIC))
+    if line_end < 0:
+        raise InvalidEntry("truncated header")
+    try:
+        header = json.loads(raw[len(MAGIC):line_end])
+        expected_size, expected_sha = int(header["bytes"]), str(header["sha256"])
+    except (ValueError, KeyError, TypeError):
+        raise InvalidEntry("unreadable header") from None
+    if (header.get("kind"), header.get("key")) != (kind, key):
+        raise InvalidEntry(f"holds {header.get('kind')}/{header.get('key')}, not {kind}/{key}")
+    payload = raw[line_end + 1:]
+    if len(payload) != expected_size:
+        raise InvalidEntry(f"truncated: {len(payload)} of {expected_size} payload bytes")
+    if hashlib.sha256(payload).hexdigest() != expected_sha:
+        raise InvalidEntry("checksum mismatch (corrupted)")
+    try:
+        return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - e.g. a pickle that asks for a non-tensor class
+        raise InvalidEntry(f"refused by the tensors-only loader ({type(e).__name__})") from None
+
+
+def _read_entry(path: Path, kind: str, key: str) -> Any:
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise InvalidEntry(f"unreadable ({e.strerror or e})") from None
+    return decode_entry(raw, kind, key)
+
+
+def cached_tensor(kind: str, key: str, build: Callable[[], Any], root: Path | None = None) -> Any:
+    """Return the tensors cached under ``<root>/<kind>/<key>.pt``, building and saving them once.
+
+    ``build`` runs under the key's lock, so concurrent jobs build each artifact once. An entry may hold
+    tensors and containers of them only. A corrupted, truncated or foreign file under the key's name is
+    reported (one warning naming the file and the problem) and rebuilt; it is never unpickled as code.
     """
     path = (root or cache_root()) / kind / f"{key}.pt"
     if path.exists():
-        with contextlib.suppress(Exception):
-            return torch.load(path, weights_only=False)
+        with contextlib.suppress(InvalidEntry):
+            return _read_entry(path, kind, key)
     with locked(path):
         if path.exists():
             try:
-                return torch.load(path, weights_only=False)
-            except Exception:  # a corrupt entry (e.g. disk full): rebuild it
+                return _read_entry(path, kind, key)
+            except InvalidEntry as e:
+                log.warning("cache entry %s: %s; rebuilding it", path, e)
+                warnings.warn(f"cache entry {path}: {e}; rebuilding it", RuntimeWarning, stacklevel=2)
                 path.unlink(missing_ok=True)
         obj = build()
-        atomic_torch_save(obj, path)
+        atomic_write_bytes(path, encode_entry(obj, kind, key))
         return obj
 
 

@@ -19,6 +19,7 @@ TOP_LEVEL = {
     "study", "protocol_name", "monitor", "resume", "transfer_from", "evaluation", "knn", "datamodule", "sweep",
     "hydra", "experiment", "hparams_search", "protocol", "optimized_metric", "task_name", "tags", "knockout_study",
 }
+TOP_LEVEL.add("report")  # report.questions: the study's declared research questions (read by mmrec.report)
 ROLES = ("single", "trial", "repeat")
 
 

@@ -23,9 +23,12 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities import rank_zero_only
 
+from mmrec import checkpoints
 from mmrec import summary as summary_io
-from mmrec.cache import atomic_torch_save, atomic_write_text
+from mmrec.atomic_io import atomic_write_text, ensure_writable_folder
+from mmrec.checkpoints import AtomicCheckpointIO
 from mmrec.config import derive_seeds, validate
+from mmrec.credentials import redact_tree
 from mmrec.data.datamodule import GraphDataModule
 from mmrec.errors import ConfigError
 from mmrec.features.item_features import ItemFeatures
@@ -33,13 +36,6 @@ from mmrec.models.base import Recommender
 from mmrec.runtime import configure as configure_runtime
 
 log = logging.getLogger("mmrec")
-
-
-class AtomicCheckpointIO(pl.plugins.TorchCheckpointIO):
-    """Checkpoints written to a temporary file and renamed: a job killed while saving keeps its last good one."""
-
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
-        atomic_torch_save(checkpoint, path)
 
 
 def _output_dir(cfg: DictConfig) -> Path:
@@ -115,7 +111,7 @@ def _loggers(cfg: DictConfig, run_dir: Path, study: str, condition: dict[str, An
             loggers.append(pl.loggers.WandbLogger(
                 project=wcfg.get("project", "mmrec"), entity=wcfg.get("entity"), mode=wcfg.get("mode", "offline"),
                 save_dir=str(run_dir), group=study, job_type=cfg.role, tags=tags,
-                config=OmegaConf.to_container(cfg, resolve=True),
+                config=redact_tree(OmegaConf.to_container(cfg, resolve=True)),
             ))
         except Exception as e:  # noqa: BLE001
             warnings.warn(f"W&B logging disabled: {e}", stacklevel=2)
@@ -185,8 +181,7 @@ def train(cfg: DictConfig) -> float:
     configure_runtime()  # reuse freed heap memory, flush denormals (see mmrec.runtime)
     facts = validate(cfg)
     seeds = derive_seeds(cfg)
-    run_dir = _output_dir(cfg)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = ensure_writable_folder(_output_dir(cfg), "output folder (hydra.run.dir)")
     knockout = facts["knockout"]
     study = study_name(cfg, knockout.label)
     model_cls = facts["model_cls"]
@@ -233,12 +228,18 @@ def train(cfg: DictConfig) -> float:
         record["memory"] = _peak_memory()
         if not failed:
             record["status"] = "completed"
+        record_error: Exception | None = None
         is_rank_zero = rank_zero_only.rank == 0  # DDP (trainer=ddp): one record, written by global rank 0
-        with contextlib.suppress(Exception):
+        try:
             if is_rank_zero:
                 summary_io.write(record, run_dir)
-        _finish_wandb(failed)
+        except Exception as e:  # noqa: BLE001 - e.g. disk full: a job without its record has not succeeded
+            log.error("could not write %s: %s", run_dir / summary_io.FILENAME, e)
+            record_error = e
+        _finish_wandb(failed or record_error is not None)
         if not failed and is_rank_zero:
+            if record_error is not None:
+                raise record_error
             print_result(record)
 
 
@@ -352,7 +353,7 @@ def _test_time_knockout(cfg, facts, seeds, run_dir, record) -> float:
     dataset, features, dm, timing = build_data(src_cfg, src_facts, src_seeds, knock=False)
     record["timing"].update(timing)
     model = build_model(src_cfg, dm, src_seeds)
-    state = torch.load(source_dir / ckpt, map_location="cpu", weights_only=False)["state_dict"]
+    state = checkpoints.load(source_dir / ckpt)["state_dict"]
     model.load_state_dict(state)
     model_cls = type(model)
     if not model_cls.uses_features_at_inference:

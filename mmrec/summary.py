@@ -9,7 +9,8 @@ from typing import Any
 
 import jsonschema
 
-from mmrec.cache import atomic_write_text
+from mmrec.atomic_io import atomic_write_text
+from mmrec.credentials import redact_tree
 from mmrec.errors import DataError
 
 SCHEMA_VERSION = 1
@@ -36,9 +37,11 @@ def validate(summary: dict[str, Any], source: str = "<summary>") -> None:
 
 
 def write(summary: dict[str, Any], run_dir: str | Path) -> Path:
+    """Validate and write atomically; every URL password in the record is redacted first."""
     path = Path(run_dir) / FILENAME
+    summary = redact_tree(json.loads(json.dumps(summary, default=_default)))
     validate(summary, str(path))
-    atomic_write_text(path, json.dumps(summary, indent=2, sort_keys=True, default=_default))
+    atomic_write_text(path, json.dumps(summary, indent=2, sort_keys=True))
     return path
 
 

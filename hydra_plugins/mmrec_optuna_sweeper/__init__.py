@@ -22,7 +22,7 @@ Launchers (each batch holds ``hydra.sweeper.n_jobs`` trials; settings: ``config.
   hydra.launcher.partition=<p> hydra.launcher.gpus_per_node=1 hydra.launcher.timeout_min=240
   hydra.sweeper.n_jobs=8``: every batch becomes 8 SLURM jobs; the sweeper waits for them, then asks for more.
 - Many machines without a shared launcher: start the same command on each one with a shared storage
-  (``hydra.sweeper.storage=postgresql://user:pass@host/db``); every process is a worker of the same
+  (``MMREC_STORAGE=postgresql://user:pass@host/db``, see :mod:`mmrec.credentials`); every process is a worker of the same
   studies and together they run exactly ``n_trials`` per study (:mod:`mmrec.sweeps.storage`).
 
 This plugin keeps the keys users know (``hydra.sweeper.n_trials``, ``.storage``, ``.study_name``,

@@ -108,16 +108,17 @@ class MMRecOptunaSweeper(Sweeper):
         Unlike ``hydra/sweeper=basic`` it keeps this sweeper's config schema, so configs that set
         ``hydra.sweeper.*`` keys still compose; all jobs run even when some fail, then the failures are raised.
         """
+        from mmrec.atomic_io import atomic_write_text
+        from mmrec.credentials import redact
         from mmrec.errors import MMRecError
         from mmrec.sweeps import grid as grid_mod
-        from mmrec.sweeps.storage import atomic_write_text
 
         assert self.config is not None and self.hydra_context is not None and self.launcher is not None
         points = grid_mod.expand(arguments, self.hydra_context.config_loader, tuning=False)
         self.validate_batch_is_legal(points)
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(sweep_dir / "multirun.yaml", OmegaConf.to_yaml(self.config))
+        atomic_write_text(sweep_dir / "multirun.yaml", redact(OmegaConf.to_yaml(self.config)))
         returns = list(self.launcher.launch(points, initial_job_idx=0))
         failed = [r for r in returns if r.status != JobStatus.COMPLETED]
         for r in failed:
@@ -135,7 +136,7 @@ class MMRecOptunaSweeper(Sweeper):
         root_setting = self._setting("output_root") or OmegaConf.select(self.config, "paths.output_root",
                                                                         default=None) or "outputs"
         root = Path(str(root_setting)).expanduser().resolve()
-        url = storage.resolve_url(self._setting("storage"), root)
+        url = self._hide_password(storage.resolve_url(self._setting("storage"), root))
         sampler = self._setting("sampler")
         pruner = self._setting("pruner")
         if pruner and pruner.get("_target_") in _NO_PRUNER:
@@ -216,6 +217,29 @@ class MMRecOptunaSweeper(Sweeper):
             reports.append(report)
         return reports
 
+    def _hide_password(self, url: str) -> str:
+        """Move a password out of the URL into ``$MMREC_STORAGE`` (see :mod:`mmrec.credentials`) and out of
+        every place Hydra or a tracker would copy it from (the recorded overrides, the config, ``sys.argv``);
+        returns the redacted URL that trials receive."""
+        import sys
+
+        from mmrec import credentials
+
+        assert self.config is not None
+        if not credentials.has_password(url):
+            return url
+        redacted = credentials.hide_in_environment(url)
+        with read_write(self.config), open_dict(self.config):
+            hydra_overrides = OmegaConf.select(self.config, "hydra.overrides.hydra", default=None)
+            if hydra_overrides is not None:
+                self.config.hydra.overrides.hydra = [credentials.redact(str(o)) for o in hydra_overrides]
+            if credentials.has_password(str(OmegaConf.select(self.config, "hydra.sweeper.storage", default=""))):
+                self.config.hydra.sweeper.storage = redacted
+        sys.argv[:] = [credentials.redact(a) for a in sys.argv]
+        log.info("mmrec_optuna: the storage password is kept in $%s for this sweep's trials, never written",
+                 credentials.ENV_VAR)
+        return redacted
+
     def _job_overrides(self, point: list[str], name: str, url: str, study_dir: Path) -> Any:
         from mmrec.sweeps.space import overrides_for, quote
 
@@ -286,16 +310,18 @@ class MMRecOptunaSweeper(Sweeper):
         return Outcome(TrialState.FAIL, error=f"job status {ret.status}: {exc!r}")
 
     def _save_multirun_yaml(self, study_dir: Path) -> None:
-        from mmrec.sweeps.storage import atomic_write_text
+        from mmrec.atomic_io import atomic_write_text
+        from mmrec.credentials import redact
 
         assert self.config is not None
-        atomic_write_text(study_dir / "multirun.yaml", OmegaConf.to_yaml(self.config))
+        atomic_write_text(study_dir / "multirun.yaml", redact(OmegaConf.to_yaml(self.config)))
 
     @staticmethod
     def _save_report(study_dir: Path, report: dict[str, Any]) -> None:
         import json
 
-        from mmrec.sweeps.storage import atomic_write_text
+        from mmrec.atomic_io import atomic_write_text
+        from mmrec.credentials import redact
 
-        atomic_write_text(study_dir / "study.json", json.dumps(report, indent=2, default=str))
+        atomic_write_text(study_dir / "study.json", redact(json.dumps(report, indent=2, default=str)))
 

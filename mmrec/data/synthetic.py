@@ -162,6 +162,9 @@ def make_synthetic(
     if sampler == "auto":
         sampler = "dense" if n_users * n_items <= DENSE_LIMIT_CELLS else "blocked"
     split = dict(split or {})
+    if split.get("method", "random") != "random":
+        raise ConfigError(f"dataset.split.method={split['method']!r}: the synthetic set has no timestamps and is "
+                          "split at random only; use random")
     rng = np.random.default_rng(data_seed)
     U = rng.standard_normal((n_users, n_factors)) / np.sqrt(n_factors) ** 0.5
     V = rng.standard_normal((n_items, n_factors)) / np.sqrt(n_factors) ** 0.5

@@ -39,8 +39,9 @@ class DualGNN(Recommender):
     (Σ_m mean(P_m,u²) + mean(w_u²) [+ mean(w_i²) under ``reference``]).
 
     ``faithful_to``:
-        reference (MMRec): ``representation += t_rep`` adds in place into the first modality's tensor, so the
-            user fusion is ``w_u,1 · Σ_m r_m + Σ_{m≥2} w_u,m r_m``; short neighbour lists are padded to
+        reference (MMRec): ``representation += t_rep`` adds in place into the vision (``image``) tensor, so the
+            user fusion is ``w_u,img · Σ_m r_m + Σ_{m≠img} w_u,m r_m`` (text+image: w_img·image +
+            (w_img + w_text)·text) whatever the modality order (no image: the first modality takes the sum); short neighbour lists are padded to
             ``user_k`` every epoch by random duplicates (Pólya urn, see :mod:`mmrec.nn.user_graph_sampling`;
             evaluation uses one fixed padding drawn from the run seed); the loss uses log₂; a per-item weight
             ``w_i`` [I, M] exists, is never used in a score and is only L2-regularised (kept for fidelity).
@@ -132,9 +133,16 @@ class DualGNN(Recommender):
             fused = r_user[:, 0]
         else:
             fused = (r_user * self.user_weight).sum(1)  # [U, d] Σ_m w_u,m r_m
-            if self.faithful_to == "reference":  # the first slot holds Σ_m r_m (MMRec's in-place +=)
-                fused = fused + self.user_weight[:, 0] * r_user[:, 1:].sum(1)
+            if self.faithful_to == "reference":  # MMRec's vision slot holds Σ_m r_m (its in-place +=)
+                acc = self._accumulator_slot()
+                others = r_user.sum(1) - r_user[:, acc]
+                fused = fused + self.user_weight[:, acc] * others
         return fused + user_graph.spmm(fused), items
+
+    def _accumulator_slot(self) -> int:
+        """The modality whose tensor MMRec's ``representation += t_rep`` adds into: its vision slot (``image``)
+        whatever the order of ``data.modalities``; the first modality when there is no image."""
+        return self.modality_names.index("image") if "image" in self.modality_names else 0
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         users, pos, neg = batch["users"], batch["pos_items"], batch["neg_items"]

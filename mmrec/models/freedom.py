@@ -60,9 +60,8 @@ class FREEDOM(Recommender):
         self.build_id_embeddings(embedding_dim)
         feats = {m: data.feature(m) for m in self.modality_names}
         self.features = feature_tables(feats, trainable=not freeze_features)
+        # PyTorch's default Linear initialisation, as in the reference (MMRec's image_trs / text_trs)
         self.projections = nn.ModuleDict({m: nn.Linear(x.shape[1], feat_embed_dim) for m, x in feats.items()})
-        for lin in self.projections.values():
-            nn.init.xavier_normal_(lin.weight)
         edges = torch.from_numpy(np.vstack(data.train_matrix.nonzero()).astype(np.int64))
         self.register_buffer("edge_users", edges[0], persistent=False)
         self.register_buffer("edge_items", edges[1], persistent=False)

@@ -97,9 +97,11 @@ class LATTICE(Recommender):
         faithful_to: str = "reference",
         freeze_features: bool = False,
         lr: float = 5e-4,
+        zero_grad_keeps_zeros: bool = False,
     ):
         super().__init__(data, lr=lr)
         check_choice("lattice.faithful_to", faithful_to, ("reference", "paper"))
+        self.zero_grad_keeps_zeros = zero_grad_keeps_zeros
         if cf_model not in CF_MODELS:
             raise ConfigError(f"lattice.cf_model={cf_model!r}; choose one of {list(CF_MODELS)}")
         weight_size = [int(s) for s in weight_size]
@@ -139,6 +141,13 @@ class LATTICE(Recommender):
             self.register_derived(f"original_graph_{j}", cached_weighted_knn_graph(data, m, self.knn_k))
         self.knn_ties, self.knn_seed = data.knn_ties, data.seed
         self.train_item_graph, self.rebuild_item_graph = None, True
+
+    def optimizer_zero_grad(self, epoch: int, batch_idx: int, optimizer: torch.optim.Optimizer) -> None:
+        """``zero_grad_keeps_zeros=true``: torch < 2's ``zero_grad`` (zeros left in place, not ``None``), under
+        which MMRec's published LATTICE numbers were made: Adam then keeps stepping the parameters that only the
+        first batch's learned graph reaches (projections, fine-tuned tables, modal weights) on their momentum in
+        every batch. Default ``false``: torch ≥ 2 (MMRec run today), where they step once per epoch."""
+        optimizer.zero_grad(set_to_none=not self.zero_grad_keeps_zeros)
 
     def on_epoch_start_hook(self) -> None:
         self.rebuild_item_graph = True

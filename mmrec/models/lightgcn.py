@@ -5,23 +5,27 @@ from __future__ import annotations
 import torch
 
 from mmrec.data.datamodule import GraphData
-from mmrec.models.base import Recommender
+from mmrec.models.base import Recommender, check_choice
 from mmrec.models.products import Product, graph_product
 from mmrec.nn.gather import take_rows
-from mmrec.nn.losses import bpr_loss, l2_reg
+from mmrec.nn.losses import bpr_loss, emb_norm_reg, l2_reg
 from mmrec.nn.propagation import bipartite_propagate, propagate
 
 
 class LightGCN(Recommender):
     """``E_final = mean_{k=0..L} Â^k E⁰`` with ``Â = D^-1/2 A D^-1/2`` of the bipartite graph; score ``e_uᵀ e_i``.
 
-    Loss: BPR + ``reg_weight`` · ½‖E⁰_batch‖² / B on the layer-0 (ego) embeddings, as in the paper.
+    Loss: BPR + ``reg_weight`` · R(E⁰_batch) on the layer-0 (ego) embeddings of the batch's users, positives and
+    negatives: ``faithful_to=reference`` (MMRec's ``EmbLoss``) R = Σ ‖E⁰_part‖_F / B (unsquared norms);
+    ``paper`` R = ½ Σ ‖E⁰_part‖²_F / B (squared L2).
     Trainable parameters: ``(U + I) · d``.
     """
 
     def __init__(self, data: GraphData, embedding_dim: int = 64, n_layers: int = 2, reg_weight: float = 1e-4,
-                 lr: float = 1e-3):
+                 lr: float = 1e-3, faithful_to: str = "reference"):
         super().__init__(data, lr=lr)
+        check_choice("model.faithful_to", faithful_to, ("reference", "paper"))
+        self.faithful_to = faithful_to
         self.n_layers = n_layers
         self.reg_weight = reg_weight
         self.build_id_embeddings(embedding_dim)
@@ -39,7 +43,7 @@ class LightGCN(Recommender):
         rep = propagate(self.adj, ego, self.n_layers)  # [U+I, d]
         nodes = torch.cat([batch["users"], self.n_users + batch["pos_items"], self.n_users + batch["neg_items"]])
         u, p, n = take_rows(rep, nodes).chunk(3)  # one gather (and one scatter in backward) for the whole batch
-        reg = l2_reg(*take_rows(ego, nodes).chunk(3))
+        reg = (emb_norm_reg if self.faithful_to == "reference" else l2_reg)(*take_rows(ego, nodes).chunk(3))
         return bpr_loss((u * p).sum(1), (u * n).sum(1)) + self.reg_weight * reg
 
     def score(self, users: torch.Tensor) -> torch.Tensor:

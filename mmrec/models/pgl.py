@@ -84,7 +84,7 @@ class PGL(Recommender):
         svd_rank: int = 64,
         principal_fraction: float = 0.25,
         svd_threshold: float = 1e-3,
-        reg_weight: float = 0.05,
+        reg_weight: float = 0.0,
         dropout: float = 0.2,
         temperature: float = 0.2,
         mm_image_weight: float = 0.1,

@@ -17,7 +17,8 @@ class VBPR(Recommender):
 
     ``faithful_to: reference`` (MMRec, default) is exactly that, with ``E`` a biased linear layer;
     ``paper`` adds the paper's item bias ``β_i`` and content bias ``β'ᵀ f_i``.
-    Loss: BPR + ``reg_weight`` · EmbLoss (MMRec). Features are fixed inputs (never fine-tuned).
+    Loss: BPR + ``reg_weight`` · EmbLoss (MMRec). Features are fixed inputs (never fine-tuned). ``E`` starts
+    Xavier-normal with a zero bias (MMRec's initialisation; the paper names none).
     Trainable parameters: ``2dU + dI + (F + 1)d`` (+ ``I + F`` for ``paper``), ``F = Σ_m d_m``.
     """
 
@@ -35,6 +36,8 @@ class VBPR(Recommender):
         self.user_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.n_users, 2 * embedding_dim)))
         self.item_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.n_items, embedding_dim)))
         self.item_linear = nn.Linear(feat_dim, embedding_dim)
+        nn.init.xavier_normal_(self.item_linear.weight)  # MMRec's xavier_normal_initialization: weight, zero bias
+        nn.init.zeros_(self.item_linear.bias)
         if faithful_to == "paper":
             self.item_bias = nn.Parameter(torch.zeros(self.n_items))
             self.content_bias = nn.Linear(feat_dim, 1, bias=False)

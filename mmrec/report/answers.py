@@ -1,164 +1,120 @@
-"""The study's two research questions, answered in words from the report's numbers, per dataset.
+"""The declared research questions answered in words, from the outcomes of :mod:`mmrec.report.statistics`.
 
-1. "Does <m> alone match full?" (``settings.matches``, default text) — an equivalence claim, decided by
-   TOST on the per-user differences with margin δ · mean(full) (``settings.delta``, default 2 %),
-   Holm-adjusted over the dataset's ``<m>-only`` cells (one per model and strategy). A non-significant
-   difference is never read as a match. When TOST fails but the Δ% bootstrap interval lies inside ±δ, this
-   is said as suggestive only.
-2. "Does <m> alone lose?" (``settings.loses``, default image) — the one-sided paired t-test over users
-   (cond < full), Holm-adjusted over the dataset's ``<m>-only`` cells; the one-sided Wilcoxon is quoted too.
-
-Only train-phase, non-transfer ``<m>-only`` cells answer the questions; test-time and transfer variants are in
-the tables.
+Per dataset and question: a headline (how many models came out as the question expected), then one sentence
+per model with the outcome, Δ% and absolute Δ with their 1 − 2α intervals, the Holm p and the family's
+size, the seeds and users used, and the seeds equivalence would need. Nothing here decides anything: the
+words are the outcomes' words.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from mmrec.report.stats import holm
-
-if TYPE_CHECKING:
-    from mmrec.report.core import Report
+from mmrec.report.model import Report
+from mmrec.report.settings import Question
 
 
 def p_text(p: float) -> str:
     if p is None or not math.isfinite(p):
-        return "n/a"
+        return "p n/a"
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
-def _delta(cell: pd.Series, level: float) -> str:
-    if not math.isfinite(cell["delta_pct"]):
-        return "Δ n/a"
-    text = f"Δ = {cell['delta_pct']:+.1f}%"
-    if math.isfinite(cell["ci_low"]):
-        text += f" [{level:.0%} CI {cell['ci_low']:+.1f}, {cell['ci_high']:+.1f}]"
+def outcome_words(outcome: str, delta: float) -> str:
+    margin = f"{100 * delta:g}%"
+    return {
+        "equivalent": f"equivalent within ±{margin}",
+        "worse": f"worse by more than {margin}",
+        "better": f"better by more than {margin}",
+    }.get(outcome, "inconclusive")
+
+
+def interval_text(value: float, low: float, high: float, fmt: str, unit: str = "") -> str:
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    text = f"{value:{fmt}}{unit}"
+    if low is not None and math.isfinite(low) or high is not None and math.isfinite(high):
+        text += f" [{low:{fmt}}, {high:{fmt}}]"
     return text
 
 
-def _evidence(cell: pd.Series, level: float) -> str:
-    users = f", {int(cell['n_users'])} users" if math.isfinite(cell["n_users"]) else ""
-    k = int(cell["n_seeds_paired"]) if math.isfinite(cell["n_seeds_paired"]) else 0
-    return f"{_delta(cell, level)}; {k} paired seed{'s' * (k != 1)}{users}"
+def delta_words(cell: pd.Series | dict, level: float) -> str:
+    """``Δ% = -12.3% [90% CI -14.0, -10.6], Δ = -0.0123 [-0.0140, -0.0106]``."""
+    pct = interval_text(cell["delta_pct"], cell["ci_low"], cell["ci_high"], "+.1f", "%")
+    ab = interval_text(cell["delta_abs"], cell["delta_abs_low"], cell["delta_abs_high"], "+.4f")
+    return f"Δ% = {pct} ({level:.0%} CI), Δ = {ab}"
 
 
-def _question_cells(cells: pd.DataFrame, dataset: str, modality: str) -> pd.DataFrame:
-    sel = cells[
-        (cells["dataset"] == dataset)
-        & (cells["base_label"] == f"{modality}-only")
-        & (cells["knockout_phase"] != "test")
-        & ~cells["transfer"]
-        & cells["reference"].notna()
-    ]
-    return sel.copy()
+def _design_words(cell: pd.Series) -> str:
+    if cell["design"] == "none":
+        return "no test (fewer than 2 seeds)"
+    users = f" × {int(cell['n_users'])} users" if cell["unit"] != "seeds" else " (no per-user files)"
+    return f"{int(cell['n_seeds_used'])} {cell['design']} seeds{users}"
 
 
-def _matches(report: Report, dataset: str, modality: str) -> list[str]:
+def cell_sentence(cell: pd.Series, report: Report) -> str:
     s = report.settings
-    margin = f"±{100 * s.delta:g}%"
-    sel = _question_cells(report.cells, dataset, modality)
-    head = f"**Does {modality} alone match full on {dataset}?**"
-    if sel.empty:
-        return [f"{head} Not measured: no `{modality}-only` cell with a full reference."]
-    sel["p_adj"] = holm(sel["p_tost"].to_numpy(dtype=float))
-    lines, equivalent = [], []
-    for _, c in sel.iterrows():
-        who = f"{c['model']} `{c['condition']}`"
-        if not math.isfinite(c["p_tost"]):
-            lines.append(f"{who}: cannot be decided without per-user metrics ({_evidence(c, s.ci_level)}).")
-        elif c["p_adj"] < s.alpha:
-            equivalent.append(c["model"])
-            lines.append(
-                f"{who}: equivalent to full within {margin} (TOST {p_text(c['p_adj'])}, Holm over "
-                f"{len(sel)}; {_evidence(c, s.ci_level)})."
-            )
-        elif c["p_ttest_holm"] < s.alpha:
-            lines.append(
-                f"{who}: differs from full (paired t-test {p_text(c['p_ttest_holm'])}, Holm; TOST "
-                f"{p_text(c['p_adj'])}; {_evidence(c, s.ci_level)}), so it does not match full here."
-            )
-        elif math.isfinite(c["ci_low"]) and -100 * s.delta < c["ci_low"] and c["ci_high"] < 100 * s.delta:
-            lines.append(
-                f"{who}: the Δ% interval lies inside {margin} but TOST does not reject "
-                f"({p_text(c['p_adj'])}); suggestive of a match, not shown ({_evidence(c, s.ci_level)})."
-            )
-        else:
-            lines.append(
-                f"{who}: inconclusive; neither a match within {margin} (TOST {p_text(c['p_adj'])}) nor a "
-                f"difference (t-test {p_text(c['p_ttest_holm'])}) is shown ({_evidence(c, s.ci_level)})."
-            )
-    summary = (
-        f"{head} Shown equivalent within {margin} for {len(equivalent)} of {len(sel)} "
-        f"cell{'s' * (len(sel) != 1)}" + (f" ({', '.join(equivalent)})." if equivalent else ".")
+    who = f"{cell['model']} `{cell['condition']}`"
+    words = outcome_words(cell["outcome"], s.delta)
+    if cell["note"]:
+        words += f" ({cell['note']})"
+    holm = (
+        f"Holm {p_text(cell['p_holm'])} for '{cell['claim']}' over {int(cell['family_size'])} "
+        f"cell{'s' * (cell['family_size'] != 1)}"
+        if math.isfinite(cell["p_holm"])
+        else "untested"
     )
-    return [summary, *lines]
+    need = cell["seeds_needed"]
+    power = (
+        ""
+        if not isinstance(need, float) or math.isnan(need)
+        else (
+            "; no number of seeds shows equivalence at this spread"
+            if math.isinf(need)
+            else f"; equivalence within ±{100 * s.delta:g}% needs ≥ {int(need)} seeds at this spread"
+        )
+    )
+    return f"{who}: {words}; {delta_words(cell, s.level)}; {holm}; {_design_words(cell)}{power}."
 
 
-def _loses(report: Report, dataset: str, modality: str) -> list[str]:
+def question_cells(report: Report, dataset: str, question: Question) -> pd.DataFrame:
+    cells = report.cells
+    return cells[(cells["dataset"] == dataset) & (cells["family"] == question.family)]
+
+
+def _question_sentences(report: Report, dataset: str, q: Question) -> list[str]:
     s = report.settings
-    sel = _question_cells(report.cells, dataset, modality)
-    head = f"**Does {modality} alone lose against full on {dataset}?**"
+    head = f"**{q.subject} on {dataset}** (declared: {outcome_words(q.expect, s.delta)})"
+    sel = question_cells(report, dataset, q)
     if sel.empty:
-        return [f"{head} Not measured: no `{modality}-only` cell with a full reference."]
-    sel["p_adj"] = holm(sel["p_less_ttest"].to_numpy(dtype=float))
-    lines, losing = [], []
-    for _, c in sel.iterrows():
-        who = f"{c['model']} `{c['condition']}`"
-        if not math.isfinite(c["p_less_ttest"]):
-            lines.append(f"{who}: cannot be tested without per-user metrics ({_evidence(c, s.ci_level)}).")
-        elif c["p_adj"] < s.alpha:
-            losing.append(c["model"])
-            lines.append(
-                f"{who}: loses against full (one-sided paired t-test {p_text(c['p_adj'])}, Holm over "
-                f"{len(sel)}; one-sided Wilcoxon {p_text(c['p_less_wilcoxon'])} unadjusted; "
-                f"{_evidence(c, s.ci_level)})."
-            )
-        else:
-            lines.append(
-                f"{who}: no loss shown (one-sided t-test {p_text(c['p_adj'])}, Holm; "
-                f"{_evidence(c, s.ci_level)})."
-            )
-    summary = f"{head} A loss is shown for {len(losing)} of {len(sel)} cell{'s' * (len(sel) != 1)}" + (
-        f" ({', '.join(losing)})." if losing else "."
+        return [f"{head}: not measured (no `{q.condition}` cell with a full reference)."]
+    hits = [c["model"] for _, c in sel.iterrows() if c["outcome"] == q.expect]
+    summary = f"{head}: {outcome_words(q.expect, s.delta)} for {len(hits)} of {len(sel)} model" + (
+        "s" * (len(sel) != 1)
     )
-    return [summary, *lines]
+    summary += f" ({', '.join(hits)})." if hits else "."
+    return [summary, *(cell_sentence(c, report) for _, c in sel.iterrows())]
 
 
 def research_answers(report: Report) -> dict[str, list[str]]:
-    """Dataset → Markdown sentences answering both questions, with their numbers and caveats."""
+    """Dataset → Markdown sentences answering its declared questions, with their numbers and caveats."""
     out: dict[str, list[str]] = {}
     for dataset in report.datasets:
-        runs = report.runs[report.runs["dataset"] == dataset]
-        modalities = list(dict.fromkeys(m for mods in runs["modalities"] for m in mods))
+        questions = report.questions.get(dataset, ())
         lines: list[str] = []
-        for m in report.settings.matches:
-            lines += (
-                _matches(report, dataset, m)
-                if m in modalities
-                else [
-                    f"**Does {m} alone match full on {dataset}?** Not applicable: {dataset} has no {m} "
-                    f"modality ({', '.join(modalities) or 'none'})."
-                ]
-            )
-        for m in report.settings.loses:
-            lines += (
-                _loses(report, dataset, m)
-                if m in modalities
-                else [
-                    f"**Does {m} alone lose on {dataset}?** Not applicable: {dataset} has no {m} modality "
-                    f"({', '.join(modalities) or 'none'})."
-                ]
-            )
+        for q in questions:
+            lines += _question_sentences(report, dataset, q)
+        if not questions:
+            lines.append(f"**{dataset}**: no research question declared (`report.questions`).")
         cells = report.cells[report.cells["dataset"] == dataset]
         n_missing = int((report.incomplete["dataset"] == dataset).sum())
         caveat = (
-            f"Caveats: {cells['n_seeds'].min()}–{cells['n_seeds'].max()} seeds per cell; intervals and "
-            f"user-level tests resample the users of one test split; these answers hold for {dataset} with "
-            f"encoder {', '.join(sorted(map(str, cells['encoder'].unique())))} and protocol "
+            f"Caveats: {cells['n_seeds'].min()}–{cells['n_seeds'].max()} seeds per cell; the unit is the "
+            f"training run (users of one test split folded in as a random effect); questions from "
+            f"{report.questions_source}; these answers hold for {dataset} with encoder "
+            f"{', '.join(sorted(map(str, cells['encoder'].unique())))} and protocol "
             f"{', '.join(sorted(map(str, cells['protocol'].unique())))}, not beyond."
         )
         if n_missing:
@@ -167,3 +123,20 @@ def research_answers(report: Report) -> dict[str, list[str]]:
             )
         out[dataset] = [*lines, caveat]
     return out
+
+
+def answer_lines(report: Report) -> list[str]:
+    """One plain line per (dataset, question): ``tiktok · audio alone: vbpr worse by more than 2% -8.1% [...]``."""
+    s = report.settings
+    lines = []
+    for dataset in report.datasets:
+        for q in report.questions.get(dataset, ()):
+            sel = question_cells(report, dataset, q)
+            parts = []
+            for _, c in sel.iterrows():
+                pct = interval_text(c["delta_pct"], c["ci_low"], c["ci_high"], "+.1f", "%")
+                note = f" ({c['note']})" if c["note"] else ""
+                parts.append(f"{c['model']} {outcome_words(c['outcome'], s.delta)}{note}: {pct}")
+            body = "; ".join(parts) if parts else "not measured"
+            lines.append(f"{dataset} · {q.subject} (declared {q.expect}): {body}")
+    return lines

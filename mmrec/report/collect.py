@@ -46,6 +46,7 @@ RUN_COLUMNS = [
     "val_curve_path",
     "test_metrics",
     "note",
+    "report_questions",
 ]
 
 
@@ -123,6 +124,7 @@ def _row(summary: dict[str, Any], path: Path, folder: Path) -> dict[str, Any]:
         ),
         "test_metrics": dict(summary["metrics"].get("test") or {}),
         "note": (summary.get("notes") or {}).get("test_time_knockout"),
+        "report_questions": ((summary.get("config") or {}).get("report") or {}).get("questions"),
     }
 
 
@@ -217,7 +219,7 @@ def read_val_curve(path: str | Path, metric: str) -> pd.Series | None:
 def runs_for_csv(runs: pd.DataFrame) -> pd.DataFrame:
     """The runs frame with dict/list columns turned into JSON text (for CSV and HTML)."""
     out = runs.copy()
-    for col in ("knockout", "modalities", "test_metrics"):
+    for col in ("knockout", "modalities", "test_metrics", "report_questions"):
         if col in out:
             out[col] = out[col].map(lambda v: json.dumps(v, sort_keys=isinstance(v, dict)))
     return out

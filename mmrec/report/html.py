@@ -7,16 +7,14 @@ import datetime as dt
 import html
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from mmrec.cache import atomic_write_text
+from mmrec.atomic_io import atomic_write_text
 from mmrec.report.collect import runs_for_csv
-from mmrec.report.tables import caption, knockout_table, slug
-
-if TYPE_CHECKING:
-    from mmrec.report.core import Report
+from mmrec.report.model import Report
+from mmrec.report.statistics import statistics_table
+from mmrec.report.tables import caption, delta_table, knockout_table, slug
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1400px;
@@ -69,8 +67,9 @@ def render_html(report: Report) -> str:
         f"<h1>Knockout study report: test {html.escape(report.metric)}</h1>",
         f"<p class='caption'>Runs from <code>{html.escape(str(report.folder))}</code>; "
         f"{int(report.runs['used'].sum())} runs used, {len(report.ignored)} summaries ignored (trials or "
-        f"superseded singles), {len(report.incomplete)} incomplete entries. Equivalence margin δ = "
-        f"{100 * s.delta:g}% of full; α = {s.alpha}; bootstrap {s.n_boot} resamples, seed {s.seed}. "
+        f"superseded singles), {len(report.incomplete)} incomplete entries. Margin δ = "
+        f"{100 * s.delta:g}% of full (in the tests: cond vs (1 ∓ δ)·full); α = {s.alpha} after Holm within "
+        f"each declared question; intervals {s.level:.0%}. Questions from {html.escape(report.questions_source)}. "
         f"Generated {dt.datetime.now().isoformat(timespec='seconds')}.</p>",
         "<h2>Research questions</h2>",
     ]
@@ -82,6 +81,8 @@ def render_html(report: Report) -> str:
         "<h2>Knockout table</h2>",
         f"<p class='caption'>{html.escape(caption(report))}</p>",
         knockout_html(report),
+        "<h2>Δ vs full</h2>",
+        _frame_html(delta_table(report)),
     ]
     pngs = {k.removeprefix("png:"): p for k, p in report.files.items() if k.startswith("png:")}
     if pngs:
@@ -94,9 +95,11 @@ def render_html(report: Report) -> str:
         parts.append("</div>")
     parts += [
         "<h2>Statistics</h2>",
-        "<p class='caption'>Per cell vs its reference; p_holm: Holm–Bonferroni over the dataset's cells "
-        "for that test. Effect sizes: Cohen's d_z (t-tests), matched-pairs rank-biserial (Wilcoxon).</p>",
-        _frame_html(report.statistics()),
+        "<p class='caption'>Per cell vs its reference; the unit is the training run (seeds), users folded "
+        "in as a crossed random effect; p_holm: Holm–Bonferroni of the claimed test within the cell's "
+        "family (a declared question across datasets and models, or the dataset's other cells). The "
+        "Wilcoxon over users is descriptive and decides nothing.</p>",
+        _frame_html(statistics_table(report)),
         "<h2 id='incomplete'>Incomplete</h2>",
         _frame_html(report.incomplete),
         "<details><summary>Ignored summaries</summary>",

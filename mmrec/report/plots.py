@@ -15,7 +15,6 @@ import io
 import math
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import matplotlib
 import numpy as np
@@ -24,11 +23,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from mmrec.cache import atomic_write_bytes
+from mmrec.atomic_io import atomic_write_bytes
+from mmrec.report.model import Report
 from mmrec.report.tables import delta_text, slug
-
-if TYPE_CHECKING:
-    from mmrec.report.core import Report
 
 DPI = 100
 VAL_CURVE_SIZE = (640, 420)
@@ -72,10 +69,13 @@ def heatmap_figure(report: Report, dataset: str) -> Figure | None:
     models = sorted(cells["model"].unique())
     delta = np.full((len(models), len(conditions)), np.nan)
     marks = np.full(delta.shape, "", dtype=object)
+    intervals = np.full(delta.shape, "", dtype=object)
     pos_m, pos_c = {m: i for i, m in enumerate(models)}, {c: j for j, c in enumerate(conditions)}
     for c in compared.itertuples():
         delta[pos_m[c.model], pos_c[c.condition]] = c.delta_pct
         marks[pos_m[c.model], pos_c[c.condition]] = c.mark
+        if not (math.isnan(c.ci_low) or math.isnan(c.ci_high)):
+            intervals[pos_m[c.model], pos_c[c.condition]] = f"\n[{c.ci_low:+.1f}, {c.ci_high:+.1f}]"
     fig = _figure(heatmap_size(len(models), len(conditions)))
     ax = fig.add_subplot()
     finite = np.abs(delta[np.isfinite(delta)])
@@ -85,14 +85,15 @@ def heatmap_figure(report: Report, dataset: str) -> Figure | None:
     for i in range(len(models)):
         for j in range(len(conditions)):
             v = delta[i, j]
-            text = "n/a" if not math.isfinite(v) else f"{v:+.1f}%{marks[i, j]}"
+            text = "n/a" if not math.isfinite(v) else f"{v:+.1f}%{marks[i, j]}{intervals[i, j]}"
             dark = math.isfinite(v) and abs(v) > 0.6 * vmax
-            ax.text(j, i, text, ha="center", va="center", fontsize=9, color="white" if dark else "black")
+            ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if dark else "black")
     ax.set_xticks(range(len(conditions)), conditions, rotation=30, ha="right", fontsize=9)
     ax.set_yticks(range(len(models)), models, fontsize=9)
     ax.set_title(
-        f"{dataset}: Δ% of test {report.metric} vs full (marks: Holm {report.settings.mark_test})",
-        fontsize=10,
+        f"{dataset}: Δ% of test {report.metric} vs full [{report.settings.level:.0%} interval]\n"
+        f"≈ equivalent, ↓ worse, ↑ better by more than {100 * report.settings.delta:g}% (Holm per question)",
+        fontsize=9,
     )
     fig.colorbar(im, ax=ax, label="Δ% vs full")
     return fig

@@ -1,48 +1,53 @@
-"""The report's summary on the terminal (rich)."""
+"""The report on the terminal (rich): per dataset a compact table of Δ% vs full with its interval, outcome,
+seeds used and seeds equivalence would need (absolute Δ is in ``delta_<metric>.md``), then one line per
+declared question, the incomplete entries and the HTML page's path."""
 
 from __future__ import annotations
-
-import re
-from typing import TYPE_CHECKING
 
 import pandas as pd
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from mmrec.report.tables import knockout_table
+from mmrec.report.answers import answer_lines
+from mmrec.report.model import Report
+from mmrec.report.tables import delta_table
 
-if TYPE_CHECKING:
-    from mmrec.report.core import Report
-
-
-def _rich_text(text: str) -> str:
-    text = escape(text)
-    text = re.sub(r"\*\*(.+?)\*\*", r"[bold]\1[/bold]", text)
-    return re.sub(r"`(.+?)`", r"[cyan]\1[/cyan]", text)
+_STYLE = {"equivalent": "green", "worse": "red", "better": "cyan"}
 
 
 def print_summary(report: Report, console: Console | None = None) -> None:
-    """Print the knockout table per dataset, the answers, the incomplete list and the written files."""
+    """Print the Δ table per dataset, the answers, the incomplete list and the written files."""
     console = console or Console()
+    s = report.settings
     console.rule(f"[bold]Knockout report: test {report.metric}")
     console.print(
         f"{int(report.runs['used'].sum())} runs used, {len(report.ignored)} ignored summaries, "
-        f"{len(report.incomplete)} incomplete entries; folder {report.folder}"
+        f"{len(report.incomplete)} incomplete entries; folder {report.folder}; δ = {100 * s.delta:g}%, "
+        f"α = {s.alpha:g} (Holm per question), {s.level:.0%} intervals"
     )
-    table_text = knockout_table(report, "text", sep="\n")
+    delta = delta_table(report)
     for dataset in report.datasets:
-        sub = table_text.loc[dataset]
-        cols = [c for c in report.conditions(dataset) if c in sub.columns]
-        t = Table(title=f"{dataset}", show_lines=True)
-        t.add_column("model", style="bold")
-        for c in cols:
-            t.add_column(escape(c), justify="center")
-        for model, row in sub.iterrows():
-            t.add_row(escape(str(model)), *(escape(str(row[c])) for c in cols))
+        sub = delta[delta["dataset"] == dataset]
+        t = Table(title=f"{dataset}: Δ vs full")
+        level = f"Δ% [{s.level:.0%} CI]"
+        for col in ("model", "condition", level, "outcome", "seeds", "needed"):
+            t.add_column(
+                col, justify="left" if col in ("model", "condition", "outcome") else "right", no_wrap=True
+            )
+        for r in sub.itertuples():
+            style = _STYLE.get(r.outcome.split(" ")[0], "")
+            t.add_row(
+                escape(str(r.model)),
+                escape(str(r.condition)),
+                escape(r.delta_pct),
+                f"[{style}]{escape(r.outcome)}[/{style}]" if style else escape(r.outcome),
+                str(r.seeds),
+                str(r.seeds_needed),
+            )
         console.print(t)
-        for sentence in report.answers.get(dataset, []):
-            console.print(" • " + _rich_text(sentence))
+    for line in answer_lines(report):
+        console.print(" • " + escape(line))
     if len(report.incomplete):
         t = Table(title="Incomplete", title_style="bold red")
         for c in ("dataset", "model", "condition", "seed", "kind", "detail"):
@@ -50,7 +55,7 @@ def print_summary(report: Report, console: Console | None = None) -> None:
         for r in report.incomplete.itertuples():
             t.add_row(
                 *(
-                    "" if v is None or pd.isna(v) else _rich_text(str(v))
+                    "" if v is None or pd.isna(v) else escape(str(v))
                     for v in (r.dataset, r.model, r.condition, r.seed, r.kind, r.detail)
                 )
             )
@@ -60,4 +65,4 @@ def print_summary(report: Report, console: Console | None = None) -> None:
             f"[green]Wrote {len(report.files)} files[/green] under {next(iter(report.files.values())).parent}"
         )
         if "html" in report.files:
-            console.print(f"HTML: {report.files['html']}")
+            console.print(f"HTML report: {report.files['html']}")

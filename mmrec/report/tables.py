@@ -1,7 +1,9 @@
 """Tables of the report: the knockout table (wide) and the statistics (long), as CSV, Markdown and LaTeX.
 
 Knockout cell text: ``mean ± std`` over seeds (``(n=1)`` instead of the std for a single seed), then, for
-non-reference cells, ``Δ% [CI low, CI high]`` and the significance mark (see :mod:`mmrec.report.core`).
+non-reference cells, ``Δ% [CI low, CI high]`` (the 1 − 2α interval the decision reads), the outcome's
+mark (``≈`` equivalent within ±δ, ``↓`` worse by more than δ, ``↑`` better by more than δ, none:
+inconclusive; see :mod:`mmrec.report.statistics`) and the absolute ``Δ [low, high]`` in metric units.
 A condition a model lacks shows ``—``; one recorded as not applicable (a test-time knockout of a model that
 uses no features at inference) shows ``n/a``.
 """
@@ -10,16 +12,10 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from mmrec.cache import atomic_write_text
-from mmrec.report.collect import runs_for_csv
-
-if TYPE_CHECKING:
-    from mmrec.report.core import Report
+from mmrec.report.model import Report
 
 MISSING = "—"
 NOT_APPLICABLE = "n/a"
@@ -34,27 +30,40 @@ def mean_std_text(mean: float, std: float, n_seeds: int) -> str:
     return f"{mean:.4f} (n=1)" if n_seeds < 2 or not math.isfinite(std) else f"{mean:.4f} ± {std:.4f}"
 
 
-def delta_text(delta: float, low: float, high: float, mark: str = "", ci_source: str = "users") -> str:
-    """``-3.2% [-4.1, -2.3]*`` (interval omitted when unknown, ``†`` after an interval over seeds)."""
+def delta_text(delta: float, low: float, high: float, mark: str = "") -> str:
+    """``-3.2% [-4.1, -2.3]↓`` (interval omitted when unknown; ``±inf`` when unbounded)."""
     if delta is None or not math.isfinite(delta):
         return ""
     text = f"{delta:+.1f}%"
-    if low is not None and high is not None and math.isfinite(low) and math.isfinite(high):
-        text += f" [{low:+.1f}, {high:+.1f}]" + ("†" if ci_source == "seeds" else "")
+    if low is not None and high is not None and not (math.isnan(low) or math.isnan(high)):
+        text += f" [{low:+.1f}, {high:+.1f}]"
     return text + (mark or "")
 
 
+def abs_delta_text(delta: float, low: float, high: float) -> str:
+    """``Δ -0.0040 [-0.0051, -0.0029]`` (metric units); ``""`` when unknown."""
+    if delta is None or not math.isfinite(delta):
+        return ""
+    text = f"Δ {delta:+.4f}"
+    if low is not None and high is not None and math.isfinite(low) and math.isfinite(high):
+        text += f" [{low:+.4f}, {high:+.4f}]"
+    return text
+
+
 def cell_text(cell: pd.Series | dict, sep: str = " ") -> str:
-    text = mean_std_text(cell["mean"], cell["std"], cell["n_seeds"])
-    delta = delta_text(cell["delta_pct"], cell["ci_low"], cell["ci_high"], cell["mark"], cell["ci_source"])
-    return text + (sep + delta if delta else "")
+    """``mean ± std``, then (compared cells) ``Δ% [interval]mark`` and ``Δ abs [interval]``, joined by ``sep``."""
+    parts = [mean_std_text(cell["mean"], cell["std"], cell["n_seeds"])]
+    pct = delta_text(cell["delta_pct"], cell["ci_low"], cell["ci_high"], cell["mark"])
+    if pct:
+        parts += [pct, abs_delta_text(cell["delta_abs"], cell["delta_abs_low"], cell["delta_abs_high"])]
+    return sep.join(p for p in parts if p)
 
 
 def knockout_table(report: Report, kind: str = "text", sep: str = " ") -> pd.DataFrame:
     """Rows (dataset, model) × condition columns.
 
     ``kind``: ``text`` (mean ± std and Δ% with interval and mark, joined by ``sep``), ``mean``, ``std``,
-    ``delta`` (Δ% vs the reference), ``ci_low``, ``ci_high``, ``n_seeds``, ``mark``.
+    ``delta`` (Δ% vs the reference), ``ci_low``, ``ci_high``, ``n_seeds``, ``mark``, ``outcome``.
     """
     cells = report.cells
     columns = report.conditions()
@@ -69,7 +78,7 @@ def knockout_table(report: Report, kind: str = "text", sep: str = " ") -> pd.Dat
         if field not in cells:
             raise KeyError(f"unknown table kind '{kind}'")
         values = cells[field].tolist()
-        fill = "" if kind == "mark" else math.nan
+        fill = "" if kind in ("mark", "outcome") else math.nan
     long = pd.DataFrame(
         {
             "dataset": cells["dataset"],
@@ -81,7 +90,7 @@ def knockout_table(report: Report, kind: str = "text", sep: str = " ") -> pd.Dat
     wide = long.pivot(index=["dataset", "model"], columns="condition", values="value")
     wide = wide.reindex(index=index, columns=columns)
     wide.columns.name = None
-    if kind not in ("text", "mark"):
+    if kind not in ("text", "mark", "outcome"):
         return wide
     wide = wide.astype(object).fillna(fill)
     if kind == "text":  # conditions recorded as not applicable (e.g. no features used at inference)
@@ -146,6 +155,10 @@ _LATEX_ESCAPES = {
     "—": "---",
     "†": r"$^\dagger$",
     "Δ": r"$\Delta$",
+    "≈": r"$\approx$",
+    "↓": r"$\downarrow$",
+    "↑": r"$\uparrow$",
+    "∞": r"$\infty$",
     "δ": r"$\delta$",
     "−": "-",
     "<": r"$<$",
@@ -188,61 +201,41 @@ def to_latex(frame: pd.DataFrame, caption: str = "", label: str = "", float_form
     return "\n".join(lines) + "\n"
 
 
-# ---------------------------------------------------------------------------------------------- files
 def caption(report: Report) -> str:
     s = report.settings
     return (
-        f"Test {report.metric}: mean ± std over seeds; Δ% vs full with a {s.ci_level:.0%} paired bootstrap "
-        f"interval over users ({s.n_boot} resamples, seed {s.seed}); marks: Holm-adjusted {s.mark_test} "
-        f"(* p<0.05, ** p<0.01, *** p<0.001)."
-        + (
-            " † interval over seeds (no per-user files)."
-            if (report.cells["ci_source"] == "seeds").any()
-            else ""
+        f"Test {report.metric}: mean ± std over seeds; Δ% vs full with its {s.level:.0%} interval (crossed "
+        f"seeds × users model, paired by seed; the interval the decision reads). Marks, after Holm within "
+        f"each declared question's family: ≈ equivalent within ±{100 * s.delta:g}%, ↓ worse by more than "
+        f"{100 * s.delta:g}%, ↑ better by more than {100 * s.delta:g}%, none: inconclusive (α = {s.alpha:g})."
+    )
+
+
+def delta_table(report: Report) -> pd.DataFrame:
+    """One row per compared cell: Δ% [interval], absolute Δ [interval], outcome, seeds (needed) — compact."""
+    cells = report.cells
+    rows = []
+    for c in cells[~cells["is_full"]].itertuples() if not cells.empty else []:
+        if c.reference is None or pd.isna(c.reference):
+            continue
+        need = c.seeds_needed
+        rows.append(
+            {
+                "dataset": c.dataset,
+                "model": c.model,
+                "condition": c.condition,
+                "delta_pct": delta_text(c.delta_pct, c.ci_low, c.ci_high),
+                "delta_abs": abs_delta_text(c.delta_abs, c.delta_abs_low, c.delta_abs_high).removeprefix(
+                    "Δ "
+                ),
+                "outcome": c.outcome + (f" ({c.note})" if c.note else ""),
+                "seeds": c.n_seeds_used,
+                "seeds_needed": "" if math.isnan(need) else ("∞" if math.isinf(need) else int(need)),
+                "family": c.family,
+            }
         )
-    )
-
-
-def write_tables(report: Report, out: Path) -> dict[str, Path]:
-    """Write every table file; returns name → path."""
-    from mmrec.report.core import settings_dict
-
-    tag = slug(report.metric)
-    files: dict[str, Path] = {}
-
-    def put(name: str, filename: str, text: str) -> None:
-        path = out / filename
-        atomic_write_text(path, text)
-        files[name] = path
-
-    text_csv = knockout_table(report, "text", sep=" | ")
-    put("table_csv", f"knockout_{tag}.csv", text_csv.to_csv())
-    put(
-        "table_md",
-        f"knockout_{tag}.md",
-        f"{caption(report)}\n\n" + to_markdown(knockout_table(report, sep="\n")),
-    )
-    put(
-        "table_tex",
-        f"knockout_{tag}.tex",
-        to_latex(knockout_table(report, sep="\n"), caption(report), f"tab:knockout-{tag}"),
-    )
-    put("delta_csv", f"delta_{tag}.csv", knockout_table(report, "delta").to_csv())
-    put("cells_csv", f"cells_{tag}.csv", cells_frame(report).to_csv(index=False))
-    st = report.statistics()
-    put("statistics_csv", f"statistics_{tag}.csv", st.to_csv(index=False))
-    put("statistics_md", f"statistics_{tag}.md", to_markdown(st))
-    put(
-        "statistics_tex",
-        f"statistics_{tag}.tex",
-        to_latex(st, f"Paired tests of test {report.metric} vs full.", f"tab:statistics-{tag}"),
-    )
-    put("incomplete_csv", "incomplete.csv", report.incomplete.to_csv(index=False))
-    put("ignored_csv", "ignored.csv", report.ignored.to_csv(index=False))
-    put("runs_csv", "runs.csv", runs_for_csv(report.runs).to_csv(index=False))
-    put("answers_md", f"answers_{tag}.md", answers_markdown(report))
-    put("settings_json", f"settings_{tag}.json", json.dumps(settings_dict(report.settings), indent=2) + "\n")
-    return files
+    cols = ["dataset", "model", "condition", "delta_pct", "delta_abs", "outcome", "seeds", "seeds_needed"]
+    return pd.DataFrame(rows, columns=[*cols, "family"])
 
 
 def answers_markdown(report: Report) -> str:

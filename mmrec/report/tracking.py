@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mmrec.report.collect import runs_for_csv
+from mmrec.report.model import Report
+from mmrec.report.settings import settings_dict
+from mmrec.report.statistics import statistics_table
 from mmrec.report.tables import answers_markdown, cells_frame, knockout_table
-
-if TYPE_CHECKING:
-    from mmrec.report.core import Report
 
 
 def log_to_wandb(report: Report, project: str, **init_kwargs: Any) -> str | None:
@@ -24,8 +24,6 @@ def log_to_wandb(report: Report, project: str, **init_kwargs: Any) -> str | None
     except ImportError:
         warnings.warn("wandb is not installed: the report is not uploaded", RuntimeWarning, stacklevel=2)
         return None
-    from mmrec.report.core import settings_dict
-
     run = None
     try:
         init = {
@@ -40,7 +38,7 @@ def log_to_wandb(report: Report, project: str, **init_kwargs: Any) -> str | None
         payload: dict[str, Any] = {
             "report/knockout_table": wandb.Table(dataframe=table.astype(str)),
             "report/cells": wandb.Table(dataframe=cells_frame(report).astype(str)),
-            "report/statistics": wandb.Table(dataframe=report.statistics().astype(str)),
+            "report/statistics": wandb.Table(dataframe=statistics_table(report).astype(str)),
             "report/incomplete": wandb.Table(dataframe=report.incomplete.astype(str)),
             "report/runs": wandb.Table(dataframe=runs_for_csv(report.runs).astype(str)),
         }

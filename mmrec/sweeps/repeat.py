@@ -35,9 +35,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mmrec.atomic_io import atomic_write_text
 from mmrec.errors import ConfigError
 from mmrec.sweeps.space import format_value, quote
-from mmrec.sweeps.storage import atomic_write_text, display, open_storage, resolve_url
+from mmrec.sweeps.storage import display, open_storage, resolve_url
 
 DEFAULT_SEEDS = 5
 

@@ -5,8 +5,10 @@ Storage URLs (``hydra.sweeper.storage``, ``--storage``):
 - ``null`` (default): one Optuna *journal* file, ``outputs/optuna-journal.log``. Several local processes
   share it safely (appends under a lock file); SQLite is avoided on purpose, it locks under parallel writers.
 - ``journal:PATH`` or a path ending in ``.log``/``.journal``: a journal file elsewhere (e.g. on a shared disk).
-- any SQLAlchemy URL, e.g. ``postgresql://user:pass@host:5432/optuna``: many machines, one database
+- any SQLAlchemy URL, e.g. ``postgresql://user@host:5432/optuna``: many machines, one database
   (``pip install psycopg2-binary``, the ``postgres`` extra). ``sqlite:///path.db`` works for one process.
+  Passwords come from ``PGPASSWORD``/``~/.pgpass`` or ``$MMREC_STORAGE`` (used when the storage is ``null``)
+  and are never written anywhere (:mod:`mmrec.credentials`).
 
 Look at a storage with ``optuna-dashboard outputs/optuna-journal.log`` (or ``optuna-dashboard <URL>``;
 ``pip install optuna-dashboard``), or list its studies with ``python -m mmrec.sweeps.storage [--storage URL]``.
@@ -43,6 +45,8 @@ from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
+from mmrec import credentials
+from mmrec.atomic_io import atomic_write_text  # noqa: F401 - re-exported (older imports)
 from mmrec.errors import ConfigError
 
 DEFAULT_JOURNAL = "optuna-journal.log"
@@ -52,8 +56,13 @@ _JOURNAL_SUFFIXES = (".log", ".journal", ".jsonl")
 
 
 def resolve_url(storage: str | None, root: str | Path = "outputs") -> str:
-    """Canonical storage URL: ``journal:<absolute path>`` for journal files, SQLAlchemy URLs unchanged."""
+    """Canonical storage URL: ``journal:<absolute path>`` for journal files, SQLAlchemy URLs unchanged.
+
+    ``null`` means ``$MMREC_STORAGE`` when set (see :mod:`mmrec.credentials`), else the default journal file.
+    """
     if storage is None or str(storage).strip() in ("", "null", "None"):
+        storage = credentials.from_environment()
+    if storage is None:
         return JOURNAL_PREFIX + str((Path(root) / DEFAULT_JOURNAL).resolve())
     storage = str(storage).strip()
     if storage.startswith(JOURNAL_PREFIX):
@@ -71,23 +80,6 @@ def resolve_url(storage: str | None, root: str | Path = "outputs") -> str:
     )
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """``mmrec.cache.atomic_write_text`` without its torch import (sweepers and CLIs stay light)."""
-    import os
-    import tempfile
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def journal_path(url: str) -> Path | None:
     return Path(url[len(JOURNAL_PREFIX):]) if url.startswith(JOURNAL_PREFIX) else None
 
@@ -97,12 +89,7 @@ def display(url: str) -> str:
     path = journal_path(url)
     if path is not None:
         return str(path)
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # pragma: no cover - not an SQLAlchemy URL
-        return url
+    return credentials.redact(url)
 
 
 class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
@@ -167,14 +154,28 @@ def open_storage(
     if url in ("memory", "inmemory", ":memory:"):
         return optuna.storages.InMemoryStorage()
     engine_kwargs = {"pool_pre_ping": True} if not url.startswith("sqlite") else {}
-    with _quiet(), _bootstrap_lock(url):  # concurrent first use of an empty database creates tables once
-        return RDBStorage(
-            url,
-            engine_kwargs=engine_kwargs,
-            heartbeat_interval=heartbeat_interval,
-            grace_period=grace_period,
-            heartbeat_stale_trial_callback=callback,
-        )
+    try:
+        with _quiet(), _bootstrap_lock(url):  # concurrent first use of an empty database creates tables once
+            return RDBStorage(
+                credentials.connection_url(url),
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period,
+                heartbeat_stale_trial_callback=callback,
+            )
+    except ImportError as e:
+        raise ConfigError(f"storage {display(url)}: its database driver is not installed ({e}); for PostgreSQL "
+                          "install the postgres extra: pip install 'mmrec[postgres]' (psycopg2-binary)") from None
+    except Exception as e:  # noqa: BLE001 - sqlalchemy's OperationalError, ArgumentError, ...
+        import sqlalchemy.exc
+
+        if isinstance(e, sqlalchemy.exc.NoSuchModuleError | sqlalchemy.exc.ArgumentError):
+            raise ConfigError(f"storage {display(url)}: not a usable database URL ({e})") from None
+        if isinstance(e, sqlalchemy.exc.OperationalError):
+            reason = str(getattr(e, "orig", e)).strip().splitlines()[0]
+            raise ConfigError(f"storage {display(url)}: cannot connect ({credentials.redact(reason)}); check the "
+                              "host, port, database and user, and that the server is running") from None
+        raise
 
 
 @contextlib.contextmanager
@@ -201,7 +202,7 @@ def _engine(url: str) -> Any:
         import sqlalchemy
         from sqlalchemy.pool import NullPool
 
-        _ENGINES[url] = sqlalchemy.create_engine(url, poolclass=NullPool)
+        _ENGINES[url] = sqlalchemy.create_engine(credentials.connection_url(url), poolclass=NullPool)
     return _ENGINES[url]
 
 

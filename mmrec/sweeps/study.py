@@ -29,6 +29,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from mmrec import credentials
 from mmrec.config import available_modalities
 from mmrec.errors import ConfigError
 from mmrec.sweeps import repeat
@@ -76,6 +77,8 @@ def plan(overrides: list[str], config_dir: Path = REPO_CONF) -> dict:
         for label, spec in specs.items():
             point = [*overrides, f"model={m}", "knockout=none", f"knockout.spec={spec}"]
             names[(m, label)] = (repeat.target_study_name(config_dir, "train", point), spec)
+    if storage:  # a password goes to $MMREC_STORAGE (inherited by the commands below), never onto a command line
+        storage = credentials.hide_in_environment(str(storage))
     location = ["--output-root", str(output_root)] + (["--storage", str(storage)] if storage else [])
     return {"sweep": sweep, "names": names, "location": location, "specs": specs, "models": models, "seeds": int(study["seeds"]),
             "transfer": bool(study.get("transfer", False))}
@@ -86,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     dry = "--dry-run" in argv
     overrides = [a for a in argv if a != "--dry-run"]
     p = plan(overrides)
-    print("[study] tuning: " + " ".join(p["sweep"]), flush=True)
+    print("[study] tuning: " + credentials.redact(" ".join(p["sweep"])), flush=True)
     if not dry and subprocess.call(p["sweep"]) != 0:
         print("[study] some trials failed; repeats use each study's best completed trial", file=sys.stderr)
     status = 0

@@ -477,3 +477,37 @@ def test_extract_cli_writes_mmrec_feature_files(bert_dir, vit_dir, image_dir, tm
     ]
     with pytest.raises(SystemExit):
         main(["--dataset-dir", str(data), "--encoder", "no_such_preset", "--out", str(out)])
+
+
+@pytest.mark.parametrize("damage", ["truncated", "planted pickle"])
+def test_a_bad_feature_cache_file_is_reported_once_and_recomputed(tmp_path: Path, damage: str) -> None:
+    import io
+    import warnings
+
+    key = encoder_key("test-bad-file")
+    cache = FeatureCache(key, root=tmp_path)
+    cache.put({"h1": torch.ones(3)})
+    marker = tmp_path / "executed"
+    if damage == "truncated":
+        cache.path.write_bytes(cache.path.read_bytes()[:-7])
+    else:
+        class Payload:
+            def __reduce__(self):  # noqa: ANN204
+                return (open, (str(marker), "w"))
+
+        buf = io.BytesIO()
+        torch.save({"hashes": ["h1"], "vectors": Payload()}, buf)
+        cache.path.write_bytes(buf.getvalue())
+    calls = []
+
+    def compute(positions: list[int]) -> torch.Tensor:
+        calls.append(positions)
+        return torch.full((len(positions), 3), 2.0)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        vectors, present = FeatureCache(key, root=tmp_path).encode(["h1"], compute)
+    reports = [w for w in caught if "feature cache" in str(w.message)]
+    assert len(reports) == 1 and str(cache.path) in str(reports[0].message)
+    assert calls == [[0]] and torch.equal(vectors, torch.full((1, 3), 2.0)) and not marker.exists()
+    assert torch.equal(FeatureCache(key, root=tmp_path).get(["h1"])["h1"], torch.full((3,), 2.0))  # rewritten good

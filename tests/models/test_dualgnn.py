@@ -44,14 +44,18 @@ def test_forward_equals_dense_formula(faithful_to: str) -> None:
     deg = a.sum(1)
     a_hat = a / torch.sqrt(deg.unsqueeze(0) * deg.unsqueeze(1))
     reps = []
-    for mod in ("text", "image"):
+    names = list(m.modality_names)
+    for mod in names:
         h = F.leaky_relu(dm.data.feature(mod) @ m.gcn.mlp_in[mod].weight.T + m.gcn.mlp_in[mod].bias)
         t = h @ m.gcn.mlp_out[mod].weight.T + m.gcn.mlp_out[mod].bias
         z = F.normalize(torch.cat([m.gcn.preference[mod], t]), dim=1)
         reps.append(z + a_hat @ z + a_hat @ a_hat @ z)
-    w = m.user_weight[:, :, 0]  # [U, 2]
-    first = reps[0][:U] + reps[1][:U] if faithful_to == "reference" else reps[0][:U]
-    fused = w[:, :1] * first + w[:, 1:] * reps[1][:U]
+    w = dict(zip(names, m.user_weight[:, :, 0].T))  # modality -> [U]
+    rep = dict(zip(names, reps))
+    if faithful_to == "reference":  # MMRec: v_rep += t_rep, then [v_rep, t_rep] @ weight_u
+        fused = w["image"][:, None] * (rep["image"][:U] + rep["text"][:U]) + w["text"][:, None] * rep["text"][:U]
+    else:
+        fused = w["image"][:, None] * rep["image"][:U] + w["text"][:, None] * rep["text"][:U]
     co = r @ r.T  # co-interaction counts; here every user has exactly 3 co-interacting users (= user_k, no padding)
     co.fill_diagonal_(0)
     s = torch.zeros(U, U)
@@ -61,6 +65,28 @@ def test_forward_equals_dense_formula(faithful_to: str) -> None:
     users, items = m.forward(m.eval_user_graph)
     torch.testing.assert_close(items.detach(), (reps[0] + reps[1])[U:].detach(), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(users.detach(), (fused + s @ fused).detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_reference_fusion_adds_into_image_whatever_the_modality_order() -> None:
+    """MMRec always adds the text representation into the image one; the order of ``data.modalities`` (the
+    shipped configs say [text, image]) must not move the doubled term onto text."""
+    base = tiny_dm()
+    feats = {k: base.data.feature(k) for k in ("text", "image")}
+    weight = {"image": torch.tensor([0.9, 0.2, 0.6, 0.3]), "text": torch.tensor([0.1, 0.8, 0.4, 0.7])}
+    models = []
+    for order in (("text", "image"), ("image", "text")):
+        dm = GraphDataModule(base.dataset, ItemFeatures({k: feats[k] for k in order}), batch_size=4, seed=0)
+        m = make_model("dualgnn", dm, embedding_dim=4, user_k=3)
+        assert list(m.modality_names) == list(order)
+        if models:  # the same per-modality parameters (keyed by name) in both orders
+            m.load_state_dict(models[0].state_dict())
+        with torch.no_grad():
+            for k, name in enumerate(order):
+                m.user_weight[:, k, 0] = weight[name]
+        models.append(m)
+    outs = [m.forward(m.eval_user_graph) for m in models]
+    for a, b in zip(outs[0], outs[1]):
+        torch.testing.assert_close(a.detach(), b.detach(), rtol=1e-5, atol=1e-6)
 
 
 def test_user_graph_keeps_top_k_and_softmax_of_counts() -> None:

@@ -65,14 +65,21 @@ def test_tables_in_csv_markdown_and_latex(written_report: tuple[FakeStudy, Repor
     ].item() == pytest.approx(vbpr_full)
     md = files["table_md"].read_text()
     assert "| dataset | model | full | text-only | image-only |" in md
+    img = report.cells[(report.cells["model"] == "vbpr") & (report.cells["condition"] == "image-only")].iloc[0]
+    assert f"{img['delta_pct']:+.1f}% [{img['ci_low']:+.1f}, {img['ci_high']:+.1f}]↓<br>Δ {img['delta_abs']:+.4f} [" in md
     tex = files["table_tex"].read_text()
     assert r"\begin{tabular}{llccc}" in tex and r"$\pm$" in tex and r"\%" in tex
     assert "±" not in tex.replace(r"$\pm$", "")
     stats = pd.read_csv(files["statistics_csv"])
-    assert {"p", "p_holm", "effect_size", "effect", "mean_diff"} <= set(stats.columns)
+    assert {"test", "unit", "family", "p", "p_holm", "family_size", "outcome"} <= set(stats.columns)
+    assert set(stats["test"]) == {"worse", "better", "equivalent", "wilcoxon_users"}
     incomplete = pd.read_csv(files["incomplete_csv"])
-    assert set(incomplete["kind"]) == {"run failed", "missing seed"}
-    assert "Does image alone lose" in files["answers_md"].read_text()
+    assert set(incomplete["kind"]) == {"run failed", "missing seed", "too few seeds"}
+    assert "**image alone on synth** (declared: worse by more than 2%)" in files["answers_md"].read_text()
+    delta = pd.read_csv(files["delta_csv"])
+    vbpr_img = delta[(delta["model"] == "vbpr") & (delta["condition"] == "image-only")].iloc[0]
+    assert vbpr_img["outcome"] == "worse" and vbpr_img["delta_pct"].startswith("-")
+    assert "↓" in tex.replace(r"$\downarrow$", "↓") and "↓" not in tex
 
 
 def test_markdown_and_latex_escape() -> None:
@@ -97,7 +104,10 @@ def test_print_summary_shows_table_answers_and_incomplete(written_report: tuple[
     cell = report.cells[(report.cells["model"] == "vbpr") & (report.cells["condition"] == "image-only")].iloc[
         0
     ]
-    assert f"{cell['mean']:.4f} ± {cell['std']:.4f}" in out
-    assert "Does image alone lose against full on synth?" in out
+    assert f"{cell['delta_pct']:+.1f}% [{cell['ci_low']:+.1f}, {cell['ci_high']:+.1f}]" in out
+    assert (
+        f"synth · image alone (declared worse): freedom inconclusive (too few seeds to test): n/a; vbpr worse by more than 2%: {cell['delta_pct']:+.1f}%"
+        in out
+    )
     assert "run failed" in out and "missing seed" in out
     assert str(report.files["html"]) in out

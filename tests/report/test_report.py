@@ -1,4 +1,5 @@
-"""The report on a fake study: numbers equal the summaries and scipy; incomplete studies are reported."""
+"""The report on fake studies: numbers equal the summaries, decisions equal independent re-computations
+(statsmodels ANOVA and t-tests, Holm), questions come from the configs; incomplete studies are reported."""
 
 from __future__ import annotations
 
@@ -10,14 +11,27 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as st
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.weightstats import DescrStatsW
 
 from mmrec import summary as summary_io
 from mmrec.errors import ConfigError, DataError
-from mmrec.report import Report, ReportSettings, build_report, log_to_wandb, metric_name, write_report
+from mmrec.report import (
+    Question,
+    Report,
+    ReportSettings,
+    build_report,
+    knockout_table,
+    log_to_wandb,
+    metric_name,
+    statistics_table,
+    write_report,
+)
 from mmrec.report.__main__ import main
-from mmrec.report.stats import holm
+from mmrec.report.simulate import StudyModel, simulate_tables, write_study
 
 from .fake_study import CONDITIONS, MODELS, SEEDS, FakeStudy, build_study
+from .test_stats import _anova_variance
 
 
 def _cell(report: Report, model: str, condition: str, dataset: str = "synth") -> pd.Series:
@@ -31,7 +45,7 @@ def test_table_values_equal_the_summaries(fake_study: FakeStudy) -> None:
     report = build_report(fake_study.root)
     assert sorted(report.cells["model"].unique()) == sorted(MODELS)
     assert report.conditions() == list(CONDITIONS)  # the trials' all-noise condition never appears
-    mean_table, std_table = report.table("mean"), report.table("std")
+    mean_table, std_table = knockout_table(report, "mean"), knockout_table(report, "std")
     for model in MODELS:
         for condition in CONDITIONS:
             seeds = fake_study.seeds(model, condition)
@@ -46,90 +60,77 @@ def test_table_values_equal_the_summaries(fake_study: FakeStudy) -> None:
                 )
             else:
                 assert np.isnan(std_table.loc[("synth", model), condition])
-    text = report.table()
+    text = knockout_table(report)
     full = _cell(report, "vbpr", "full")
     assert text.loc[("synth", "vbpr"), "full"] == f"{full['mean']:.4f} ± {full['std']:.4f}"
     assert not (report.seed_values["value"] == 0.99).any()  # the trial's absurd value is not used
 
 
-def test_delta_interval_and_tests_equal_scipy(fake_study: FakeStudy) -> None:
-    report = build_report(fake_study.root, n_boot=2000, seed=3)
-    for model in MODELS:
-        for condition in ("text-only", "image-only"):
-            cell = _cell(report, model, condition)
-            full = _cell(report, model, "full")
-            assert cell["reference"] == "full"
-            shared = sorted(set(fake_study.seeds(model, condition)) & set(fake_study.seeds(model, "full")))
-            value = {
-                c: np.mean([fake_study.test_values[(model, c, s)]["recall@20"] for s in shared])
-                for c in ("full", condition)
-            }
-            assert cell["delta_pct"] == pytest.approx(
-                100 * (value[condition] - value["full"]) / value["full"]
-            )
-            if shared == list(SEEDS):  # complete cells: Δ% is the ratio of the displayed means
-                assert cell["delta_pct"] == pytest.approx(100 * (cell["mean"] - full["mean"]) / full["mean"])
-            full_u = fake_study.user_mean(model, "full", shared)
-            cond_u = fake_study.user_mean(model, condition, shared)
-            pair = pd.concat([full_u, cond_u], axis=1, join="inner")
-            f, c = pair.iloc[:, 0].to_numpy(), pair.iloc[:, 1].to_numpy()
-            assert cell["n_users"] == len(f)
-            ci = st.bootstrap(
-                (f, c),
-                lambda a, b, axis=-1: 100 * (b.mean(axis) - a.mean(axis)) / a.mean(axis),
-                n_resamples=2000,
-                paired=True,
-                vectorized=True,
-                method="percentile",
-                rng=np.random.default_rng(3),
-            ).confidence_interval
-            assert (cell["ci_low"], cell["ci_high"]) == pytest.approx((ci.low, ci.high), rel=1e-10)
-            t = st.ttest_rel(c, f)
-            w = st.wilcoxon(c, f, zero_method="pratt")
-            assert (cell["t_stat"], cell["p_ttest"]) == pytest.approx((t.statistic, t.pvalue))
-            assert (cell["w_stat"], cell["p_wilcoxon"]) == pytest.approx((w.statistic, w.pvalue))
-            assert cell["p_less_ttest"] == pytest.approx(st.ttest_rel(c, f, alternative="less").pvalue)
-            d = c - f
-            assert cell["mean_diff"] == pytest.approx(d.mean())
-            assert cell["cohens_dz"] == pytest.approx(d.mean() / d.std(ddof=1))
-            ranks = st.rankdata(np.abs(d))
-            r_plus, r_minus = ranks[d > 0].sum(), ranks[d < 0].sum()
-            assert cell["rank_biserial"] == pytest.approx((r_plus - r_minus) / (r_plus + r_minus))
-            margin = 0.02 * f.mean()
-            assert cell["delta_abs"] == pytest.approx(margin)
-            tost = max(
-                st.ttest_1samp(d, -margin, alternative="greater").pvalue,
-                st.ttest_1samp(d, margin, alternative="less").pvalue,
-            )
-            assert cell["p_tost"] == pytest.approx(tost)
-    # paired test over seeds: only where both seeds exist (freedom text-only); per-seed summary values
-    cell, full = _cell(report, "freedom", "text-only"), _cell(report, "freedom", "full")
-    seed_t = st.ttest_rel([cell["seed_values"][s] for s in SEEDS], [full["seed_values"][s] for s in SEEDS])
-    assert cell["p_seed_ttest"] == pytest.approx(seed_t.pvalue)
-    assert cell["n_seeds_paired"] == 2
-    assert np.isnan(_cell(report, "vbpr", "text-only")["p_seed_ttest"])  # one seed: no test over seeds
-    # Holm over the dataset's four compared cells; marks from the Holm-adjusted Wilcoxon
-    compared = report.cells[~report.cells["is_full"]]
-    for col in ("p_ttest", "p_wilcoxon", "p_seed_ttest"):
-        np.testing.assert_allclose(compared[f"{col}_holm"], holm(compared[col].to_numpy()), equal_nan=True)
-    assert (compared["p_wilcoxon_holm"] >= compared["p_wilcoxon"]).all()
-    for _, c in compared.iterrows():
-        assert c["mark"].startswith("*") == (c["p_wilcoxon_holm"] < 0.05)
-    assert _cell(report, "vbpr", "image-only")["mark"] == "***"
+def _tables(study: FakeStudy, model: str, condition: str, seeds: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """[seeds, users] tables straight from the fake study's per-user frames (users sorted by id)."""
+    out = []
+    for cond in (condition, "full"):
+        frames = [study.per_user[(model, cond, s)].set_index("user")["recall@20"].sort_index() for s in seeds]
+        out.append(np.stack([f.to_numpy() for f in frames]))
+    return out[0], out[1]
 
 
-def test_statistics_table_lists_effect_sizes(fake_study: FakeStudy) -> None:
+def _p_worse(cond: np.ndarray, full: np.ndarray, delta: float) -> float:
+    """p of H0: cond >= (1 - δ) full from statsmodels' two-way ANOVA and a Satterthwaite df, re-derived."""
+    x = cond - (1 - delta) * full
+    n_s, n_u = x.shape
+    var = _anova_variance(x)
+    seed_var = n_u * x.mean(axis=1).var(ddof=1) / (n_s * n_u)
+    user_var = var - seed_var
+    df = var**2 / (seed_var**2 / (n_s - 1) + user_var**2 / (n_u - 1))
+    return float(st.t.cdf(x.mean() / np.sqrt(var), df))
+
+
+def test_decisions_equal_an_independent_recomputation(fake_study: FakeStudy) -> None:
     report = build_report(fake_study.root)
-    stats_table = report.statistics()
-    assert len(stats_table) == 4 * 6  # four compared cells × six tests
-    row = stats_table[
-        (stats_table["model"] == "vbpr")
-        & (stats_table["condition"] == "image-only")
-        & stats_table["test"].str.startswith("Wilcoxon")
-    ].iloc[0]
     cell = _cell(report, "vbpr", "image-only")
-    assert row["effect_size"] == "rank_biserial" and row["effect"] == cell["rank_biserial"]
-    assert row["p"] == cell["p_wilcoxon"] and row["p_holm"] == cell["p_wilcoxon_holm"]
+    cond, full = _tables(fake_study, "vbpr", "image-only", list(SEEDS))
+    assert cell["design"] == "paired" and cell["unit"] == "seeds × users"
+    assert (cell["n_seeds_used"], cell["n_users"]) == (2, cond.shape[1])
+    assert cell["delta_pct"] == pytest.approx(100 * (cond.mean() / full.mean() - 1), rel=1e-12)
+    assert cell["delta_abs"] == pytest.approx(cond.mean() - full.mean(), rel=1e-12)
+    assert cell["p_worse"] == pytest.approx(_p_worse(cond, full, 0.02), rel=1e-6)
+    assert cell["claim"] == "worse" and cell["outcome"] == "worse" and cell["mark"] == "↓"
+    assert cell["ci_low"] < cell["delta_pct"] < cell["ci_high"] < -2  # the 90 % interval lies below −δ
+    # one seed shared (vbpr text-only has seed 1 only, full has 1 and 2): no test, said so
+    assert _cell(report, "vbpr", "text-only")["design"] == "none"
+    assert _cell(report, "vbpr", "text-only")["note"] == "too few seeds to test"
+
+
+def test_holm_within_each_declared_question_across_models(tmp_path: Path) -> None:
+    study = build_study(tmp_path / "study", defects=False)
+    for seed in SEEDS:  # a test-time cell: in the dataset's "other" family, never in the questions'
+        study.add_run("vbpr", "text-only", seed, phase="test", suffix="_tt")
+    report = build_report(study.root)
+    cells = report.cells[~report.cells["is_full"]]
+    assert set(cells["family"]) == {"text-only → equivalent", "image-only → worse", "synth: other cells"}
+    assert cells.loc[cells["condition"] == "text-only (test-time)", "family"].item() == "synth: other cells"
+    for _, fam in cells.groupby("family"):
+        expected = multipletests(fam["p_claim"].to_numpy(), method="holm")[1]
+        np.testing.assert_allclose(fam["p_holm"], expected, rtol=1e-12)
+        assert (fam["family_size"] == len(fam)).all()
+    st_table = statistics_table(report)
+    assert len(st_table) == len(cells) * 4
+    claimed = st_table[st_table["p_holm"].notna()]
+    assert len(claimed) == len(cells)  # exactly one claimed test per cell carries the Holm p
+
+
+def test_a_small_dip_on_many_users_is_equivalent_not_worse(tmp_path: Path) -> None:
+    """Issue 14 item 2: the margin enters the test, so a −0.3 % dip is never "worse by more than 2 %"."""
+    rng = np.random.default_rng(3)
+    model = StudyModel(n_users=3000, seed_sd=0.002, user_sd=0.0, run_noise=0.002)
+    cond, full = simulate_tables(model, -0.003, 5, rng)
+    write_study(tmp_path / "s", cond, full)
+    report = build_report(tmp_path / "s")
+    cell = _cell(report, "m", "text-only", dataset="sim")
+    assert -1.0 < cell["delta_pct"] < 0.0
+    assert cell["outcome"] == "equivalent" and cell["mark"] == "≈"
+    assert cell["p_worse"] > 0.5
 
 
 def test_incomplete_runs_are_reported_and_trials_ignored(fake_study: FakeStudy) -> None:
@@ -143,7 +144,7 @@ def test_incomplete_runs_are_reported_and_trials_ignored(fake_study: FakeStudy) 
         ["freedom", "image-only", 2],
         ["vbpr", "text-only", 2],
     ]
-    assert set(inc["kind"]) == {"run failed", "missing seed"}
+    assert set(inc["kind"]) == {"run failed", "missing seed", "too few seeds"}
     assert sorted(report.ignored["role"]) == ["trial", "trial"]
     assert not report.runs["role"].eq("trial").any()
 
@@ -169,38 +170,68 @@ def test_complete_study_has_nothing_incomplete(tmp_path: Path) -> None:
     assert (report.cells["n_seeds"] == len(SEEDS)).all()
 
 
-def test_answers_state_the_research_questions_with_numbers(fake_study: FakeStudy) -> None:
-    report = build_report(fake_study.root)
+def test_answers_state_the_declared_questions_with_numbers(tmp_path: Path) -> None:
+    report = build_report(build_study(tmp_path / "study", defects=False).root)
     text = "\n".join(report.answers["synth"])
-    assert "**Does text alone match full on synth?**" in text
-    assert "Shown equivalent within ±2% for 2 of 2 cells" in text  # text-only differs in 6 of 60 users
-    assert "A loss is shown for 2 of 2 cells (freedom, vbpr)." in text
+    assert report.questions["synth"] == (Question("text-only", "equivalent"), Question("image-only", "worse"))
+    assert "knockout_study.yaml" in report.questions_source
+    assert (
+        "**image alone on synth** (declared: worse by more than 2%): worse by more than 2% for 2 of 2" in text
+    )
     vbpr_img = _cell(report, "vbpr", "image-only")
-    assert f"Δ = {vbpr_img['delta_pct']:+.1f}%" in text
-    assert "2 incomplete or missing entries" in text or "3 incomplete or missing entries" in text
-    # a wider margin cannot make equivalence harder; a tiny margin makes it impossible
-    tight = build_report(fake_study.root, delta=0.0001)
-    assert "Shown equivalent within ±0.01% for 0 of 2 cells" in "\n".join(tight.answers["synth"])
+    assert (
+        f"Δ% = {vbpr_img['delta_pct']:+.1f}% [{vbpr_img['ci_low']:+.1f}, {vbpr_img['ci_high']:+.1f}]" in text
+    )
+    assert "Holm p < 0.001 for 'worse' over 2 cells" in text
+    assert "2 paired seeds × 60 users" in text
+    # a tiny margin makes equivalence impossible to show
+    tight = build_report(build_study(tmp_path / "tight", defects=False).root, delta=0.0001)
+    assert "equivalent within ±0.01% for 0 of 2 models" in "\n".join(tight.answers["synth"])
 
 
-def test_questions_on_a_dataset_without_text(tmp_path: Path) -> None:
-    study = FakeStudy(tmp_path / "tiktok")
-    for cond, ko in {
+def _tiktok(root: Path, questions: dict | None = None, seeds: tuple[int, ...] = (1, 2, 3)) -> FakeStudy:
+    study = FakeStudy(root)
+    for label, ko in {
         "full": {"image": "keep", "audio": "keep"},
         "image-only": {"image": "keep", "audio": "noise"},
     }.items():
-        study.add_run(
-            "vbpr",
-            "full" if cond == "full" else "image-only",
-            1,
-            knockout=ko,
-            dataset="tiktok",
-            modalities=("image", "audio"),
-        )
-    report = build_report(study.root)
+        for seed in seeds:
+            run_dir = study.add_run(
+                "vbpr", label, seed, knockout=ko, dataset="tiktok", modalities=("image", "audio")
+            )
+            if questions is not None:
+                s = summary_io.read(run_dir)
+                s["config"] = {"report": {"questions": questions}}
+                summary_io.write(s, run_dir)
+    return study
+
+
+def test_questions_of_a_dataset_without_text_come_from_the_study_config(tmp_path: Path) -> None:
+    report = build_report(_tiktok(tmp_path / "tiktok").root)
+    assert report.questions["tiktok"] == (
+        Question("image-only", "equivalent"),
+        Question("audio-only", "worse"),
+    )
     text = "\n".join(report.answers["tiktok"])
-    assert "Not applicable: tiktok has no text modality (image, audio)" in text
+    assert "**image alone on tiktok** (declared: equivalent within ±2%)" in text
+    assert "**audio alone on tiktok** (declared: worse by more than 2%): not measured" in text
     assert report.conditions() == ["full", "image-only"]
+
+
+def test_questions_recorded_in_the_runs_win_and_must_agree(tmp_path: Path) -> None:
+    recorded = {"default": {"worse": ["image-only"]}}
+    report = build_report(_tiktok(tmp_path / "a", recorded).root)
+    assert report.questions["tiktok"] == (Question("image-only", "worse"),)
+    assert "recorded config" in report.questions_source
+    study = _tiktok(tmp_path / "b", recorded)
+    run_dir = study.run_dirs[("vbpr", "full", 1)]
+    s = summary_io.read(run_dir)
+    s["config"] = {"report": {"questions": {"default": {"equivalent": ["image-only"]}}}}
+    summary_io.write(s, run_dir)
+    with pytest.raises(ConfigError, match="disagree on report.questions"):
+        build_report(study.root)
+    with pytest.raises(ConfigError, match=r"report.questions.default.loses"):
+        build_report(_tiktok(tmp_path / "c", {"default": {"loses": ["image-only"]}}).root)
 
 
 def test_transfer_and_test_time_conditions_compare_with_full(fake_study: FakeStudy) -> None:
@@ -237,9 +268,9 @@ def test_not_applicable_test_time_knockout_is_listed_not_missing(fake_study: Fak
     na = inc[inc["kind"] == "not applicable"]
     assert na[["model", "condition"]].values.tolist() == [["freedom", "text-only (test-time)"]]
     assert "text-only (test-time)" not in set(inc.loc[inc["kind"] == "missing condition", "condition"])
-    assert report.table().loc[("synth", "freedom"), "text-only (test-time)"] == "n/a"
+    assert knockout_table(report).loc[("synth", "freedom"), "text-only (test-time)"] == "n/a"
     assert (
-        report.table()
+        knockout_table(report)
         .loc[("synth", "vbpr"), "text-only (test-time)"]
         .startswith(f"{_cell(report, 'vbpr', 'text-only (test-time)')['mean']:.4f}")
     )
@@ -252,8 +283,13 @@ def test_missing_per_user_file_is_reported_and_falls_back(fake_study: FakeStudy)
     inc = report.incomplete
     assert inc.loc[inc["kind"] == "missing per-user metrics", "seed"].tolist() == [1]
     cell = _cell(report, "vbpr", "image-only")
-    assert cell["n_seeds_per_user"] == 1 and cell["ci_source"] == "users"  # seed 2's users still pair up
-    assert cell["n_seeds_paired"] == 2
+    # one run without per-user values: the whole comparison uses the runs' means (same estimand throughout)
+    assert cell["unit"] == "seeds" and cell["n_seeds_used"] == 2 and cell["n_users"] == 0
+    means = {
+        c: np.array([fake_study.test_values[("vbpr", c, s)]["recall@20"] for s in SEEDS])
+        for c in ("full", "image-only")
+    }
+    assert cell["delta_pct"] == pytest.approx(100 * (means["image-only"].mean() / means["full"].mean() - 1))
 
 
 def test_duplicate_run_keeps_the_newest(fake_study: FakeStudy) -> None:
@@ -289,7 +325,8 @@ def test_metric_names_and_settings() -> None:
     with pytest.raises(ConfigError):
         ReportSettings(delta=2.0)
     with pytest.raises(ConfigError):
-        ReportSettings(mark_test="anova")
+        ReportSettings(alpha=0.6)
+    assert ReportSettings(alpha=0.05).level == pytest.approx(0.90)
 
 
 def test_empty_folder_is_an_error(tmp_path: Path) -> None:
@@ -299,14 +336,17 @@ def test_empty_folder_is_an_error(tmp_path: Path) -> None:
 
 
 def test_cli_metric_and_k(fake_study: FakeStudy, capsys: pytest.CaptureFixture) -> None:
-    assert main([str(fake_study.root), "--metric", "ndcg", "--k", "10", "--n-boot", "500", "--no-plots"]) == 0
+    assert main([str(fake_study.root), "--metric", "ndcg", "--k", "10", "--no-plots"]) == 0
     out = fake_study.root / "report"
     table = pd.read_csv(out / "cells_ndcg_at_10.csv")
     row = table[(table["model"] == "vbpr") & (table["condition"] == "full")].iloc[0]
     expected = np.mean([fake_study.test_values[("vbpr", "full", s)]["ndcg@10"] for s in SEEDS])
     assert row["mean"] == pytest.approx(expected) and row["metric"] == "ndcg@10"
     assert (out / "report_ndcg_at_10.html").exists()
-    assert "Knockout report: test ndcg@10" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "Knockout report: test ndcg@10" in printed
+    assert "synth · image alone (declared worse): " in printed
+    assert f"HTML report: {out / 'report_ndcg_at_10.html'}" in printed.replace("\n", "")
 
 
 def test_singles_count_only_where_a_study_has_no_repeats(tmp_path: Path) -> None:
@@ -326,7 +366,7 @@ def test_singles_count_only_where_a_study_has_no_repeats(tmp_path: Path) -> None
 def test_log_to_wandb_never_raises(fake_study: FakeStudy, monkeypatch: pytest.MonkeyPatch) -> None:
     import wandb
 
-    report = build_report(fake_study.root, n_boot=200 * 5)
+    report = build_report(fake_study.root)
 
     def broken_init(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise RuntimeError("no network")
@@ -340,35 +380,28 @@ def test_log_to_wandb_disabled_mode_runs_quietly(
     fake_study: FakeStudy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("WANDB_MODE", "disabled")
-    report = build_report(fake_study.root, n_boot=1000)
+    report = build_report(fake_study.root)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         log_to_wandb(report, "mmrec-test", mode="disabled")
 
 
-def test_interval_falls_back_to_seeds_without_per_user_files(tmp_path: Path) -> None:
+def test_without_per_user_files_the_tests_are_t_tests_over_seeds(tmp_path: Path) -> None:
     study = FakeStudy(tmp_path / "study")
     for condition in ("full", "image-only"):
         for seed in (1, 2, 3):
             (study.add_run("vbpr", condition, seed) / "per_user_test.csv").unlink()
-    report = build_report(study.root, n_boot=1000, seed=4)
+    report = build_report(study.root)
     cell = _cell(report, "vbpr", "image-only")
     f = np.array([study.test_values[("vbpr", "full", s)]["recall@20"] for s in (1, 2, 3)])
     c = np.array([study.test_values[("vbpr", "image-only", s)]["recall@20"] for s in (1, 2, 3)])
-    ci = st.bootstrap(
-        (f, c),
-        lambda a, b, axis=-1: 100 * (b.mean(axis) - a.mean(axis)) / a.mean(axis),
-        n_resamples=1000,
-        paired=True,
-        vectorized=True,
-        method="percentile",
-        rng=np.random.default_rng(4),
-    ).confidence_interval
-    assert cell["ci_source"] == "seeds"
-    assert (cell["ci_low"], cell["ci_high"]) == pytest.approx((ci.low, ci.high))
-    assert np.isnan(cell["p_wilcoxon"]) and cell["p_seed_ttest"] == pytest.approx(st.ttest_rel(c, f).pvalue)
-    assert "]†" in report.table().loc[("synth", "vbpr"), "image-only"]
+    assert cell["unit"] == "seeds" and cell["df"] == pytest.approx(2)
+    assert cell["p_worse"] == pytest.approx(DescrStatsW(c - 0.98 * f).ttest_mean(0, alternative="smaller")[1])
+    lo, hi = DescrStatsW(c - f).tconfint_mean(alpha=0.10)
+    assert (cell["delta_abs_low"], cell["delta_abs_high"]) == pytest.approx((lo, hi))
+    assert np.isnan(cell["p_wilcoxon_users"])
     assert report.incomplete["kind"].tolist().count("missing per-user metrics") == 6
+    assert "3 paired seeds (no per-user files)" in "\n".join(report.answers["synth"])
 
 
 def test_all_runs_failed_still_writes_a_report(tmp_path: Path) -> None:

@@ -121,7 +121,7 @@ def test_resume_after_kill_gives_identical_metrics(tmp_path: Path) -> None:
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
         last = killed / "checkpoints" / "last.ckpt"
-        if last.exists() and torch.load(last, weights_only=False)["epoch"] >= 2:  # written atomically
+        if last.exists() and torch.load(last, weights_only=True)["epoch"] >= 2:  # written atomically
             break
         time.sleep(0.1)
     assert proc.poll() is None, "the job finished before it could be killed"

@@ -18,16 +18,19 @@ The whole API (also used by the LVLM encoders):
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from mmrec.cache import atomic_torch_save, cache_root, hash_parts, locked
+from mmrec.atomic_io import atomic_write_bytes
+from mmrec.cache import InvalidEntry, cache_root, decode_entry, encode_entry, hash_parts, locked
 
 KIND = "features"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: mmrec.cache's entry format (header, checksum); files of version 1 are never read
+_REPORTED: set[tuple[str, int]] = set()  # bad files already reported by this process
 
 # compute(positions) -> vectors [len(positions), d], or (vectors, ok) where ok: bool [len(positions)] marks
 # the rows that could be encoded (the others, e.g. corrupted images, are neither cached nor returned as
@@ -57,9 +60,14 @@ class FeatureCache:
         if not self.path.exists():
             return [], None
         try:
-            blob = torch.load(self.path, map_location="cpu", weights_only=True)
+            blob = decode_entry(self.path.read_bytes(), KIND, self.key)  # tensors only, checksummed
             return list(blob["hashes"]), blob["vectors"]
-        except Exception:  # unreadable entry (e.g. written by an incompatible version): start afresh
+        except (InvalidEntry, OSError, KeyError, TypeError) as e:  # corrupted, truncated or foreign: start afresh
+            stamp = (str(self.path), self.path.stat().st_mtime_ns if self.path.exists() else 0)
+            if stamp not in _REPORTED:
+                _REPORTED.add(stamp)
+                warnings.warn(f"feature cache {self.path}: {e}; its vectors are computed again", RuntimeWarning,
+                              stacklevel=3)
             return [], None
 
     def get(self, hashes: Sequence[str]) -> dict[str, torch.Tensor]:
@@ -86,9 +94,8 @@ class FeatureCache:
         if vectors is not None and vectors.shape[1] != added.shape[1]:
             stored, vectors = [], None  # the model changed its output size under the same key: replace
         vectors = added if vectors is None else torch.cat([vectors, added])
-        atomic_torch_save(
-            {"version": FORMAT_VERSION, "hashes": stored + list(fresh), "vectors": vectors}, self.path
-        )
+        blob = {"version": FORMAT_VERSION, "hashes": stored + list(fresh), "vectors": vectors}
+        atomic_write_bytes(self.path, encode_entry(blob, KIND, self.key))
 
     def encode(
         self, hashes: Sequence[str | None], compute: ComputeFn
