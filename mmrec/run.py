@@ -178,7 +178,8 @@ def build_model(cfg: DictConfig, dm: GraphDataModule, seeds: dict[str, int]) -> 
 def train(cfg: DictConfig) -> float:
     """Run one job; returns the best validation value of ``cfg.monitor`` (NaN for test-time knockouts)."""
     t_start = time.perf_counter()
-    configure_runtime()  # reuse freed heap memory, flush denormals (see mmrec.runtime)
+    # CPU: reuse freed heap memory, flush denormals; CUDA: the deterministic cuBLAS workspace (mmrec.runtime)
+    configure_runtime(cfg.trainer.get("accelerator"), cfg.trainer.get("deterministic"))
     facts = validate(cfg)
     seeds = derive_seeds(cfg)
     run_dir = ensure_writable_folder(_output_dir(cfg), "output folder (hydra.run.dir)")

@@ -79,7 +79,7 @@ def knn_indices(
         q = queries[start : start + chunk_size].to(xn.device)
         sim = xn[q] @ xn.T  # [c, n]
         if not include_self:
-            sim[torch.arange(len(q)), q] = -float("inf")
+            sim[torch.arange(len(q), device=sim.device), q] = -float("inf")
         # Similarities are rounded to 1e-5 so that mathematically equal ones really tie. Rounding is monotone,
         # so the top k + 1 of the rounded row are the rounded top k + 1 of the raw row: only the rows whose
         # k-th and (k+1)-th rounded values tie (rare, handled below on rounded rows) need the full rounding.
@@ -89,7 +89,7 @@ def knn_indices(
         if k < top_vals.shape[1]:
             tied = (top_vals[:, k] == top_vals[:, k - 1]).nonzero().flatten()
         else:
-            tied = torch.empty(0, dtype=torch.long)
+            tied = torch.empty(0, dtype=torch.long, device=sim.device)
         chosen = top_idx[:, :k].clone()
         keep = torch.ones_like(chosen, dtype=torch.bool)
         if len(tied):
@@ -98,7 +98,8 @@ def knn_indices(
                 keep[tied] = top_vals[tied, :k] > boundary[tied]
             else:
                 if ties == "random":
-                    key = torch.rand(sub.shape, generator=gen).to(sub.device)
+                    # CPU draws (the generator is a CPU one): the same ties on every device
+                    key = torch.rand(sub.shape, generator=gen, device="cpu").to(sub.device)
                 else:
                     key = torch.arange(n, device=sub.device, dtype=torch.float32).expand_as(sub) / n
                 # sort by (similarity desc, key asc): stable sort on key, then stable sort on -similarity

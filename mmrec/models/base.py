@@ -142,6 +142,17 @@ class Recommender(pl.LightningModule):
         else:
             self.register_buffer(name, tensor.to(self._device_hint()), persistent=False)
 
+    def _apply(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Recommender:
+        """``.to()`` / ``.cuda()`` / ``.half()``: parameters and buffers move by themselves; tensors a model keeps
+        as plain attributes (the epoch's sampled graph, ...) move with them, and memoised evaluation results of
+        the old placement are dropped."""
+        super()._apply(fn, *args, **kwargs)
+        self.__dict__.get("_memo", {}).clear()
+        for name, value in list(vars(self).items()):
+            if isinstance(value, torch.Tensor) and name not in self._parameters and name not in self._buffers:
+                setattr(self, name, fn(value))
+        return self
+
     def _device_hint(self) -> torch.device:
         p = next(iter(self.parameters()), None)
         return p.device if p is not None else torch.device("cpu")
@@ -164,19 +175,55 @@ class Recommender(pl.LightningModule):
         # broadcast, so DDP is told to leave them alone (mmrec.distributed)
         self._ddp_params_and_buffers_to_ignore = [n for n, b in self.named_buffers() if b.layout != torch.strided]
 
+    # Finiteness of the training loss is checked without a host–device synchronisation per step: each step folds
+    # ``isfinite(loss)`` into a device scalar holding the first failing step (no sync); it is read (one sync)
+    # every ``nonfinite_check_every`` steps and after the epoch's last step, before validation. The error names
+    # the epoch and the first failing step.
+    nonfinite_check_every: ClassVar[int] = 50
+
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         self._memo.clear()
         loss = self.loss(batch)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"{type(self).__name__}: non-finite training loss {loss.item()}")
+        self._track_finite(loss.detach(), batch_idx)
+        # logged for the epoch mean only: Lightning accumulates the tensor on its device (no .item() per step)
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch["users"]))
         return loss
 
+    def _track_finite(self, loss: torch.Tensor, batch_idx: int) -> None:
+        """Record the first step whose loss is not finite (device ops only); check it every N steps."""
+        state = getattr(self, "_first_nonfinite_step", None)
+        if state is None or state.device != loss.device:
+            state = torch.full((), -1, dtype=torch.long, device=loss.device)
+        bad = ~torch.isfinite(loss).all() & (state < 0)
+        self._first_nonfinite_step = torch.where(bad, torch.full_like(state, batch_idx), state)
+        every = max(1, int(self.nonfinite_check_every))
+        trainer = self._trainer
+        last = trainer is not None and batch_idx + 1 >= trainer.num_training_batches  # before validation runs
+        if (batch_idx + 1) % every == 0 or last:
+            self.check_finite_training()
+
+    def check_finite_training(self) -> None:
+        """Raise ``FloatingPointError`` naming the epoch and step if a loss since the epoch start was not finite
+        (one host–device synchronisation)."""
+        state = getattr(self, "_first_nonfinite_step", None)
+        if state is None:
+            return
+        step = int(state)
+        if step >= 0:
+            raise FloatingPointError(
+                f"{type(self).__name__}: non-finite training loss in epoch {self.current_epoch}, step {step} "
+                "(lower the learning rate, check the features, or set trainer.detect_anomaly=true to locate it)"
+            )
+
     def on_train_epoch_start(self) -> None:
+        self._first_nonfinite_step = None
         # randomness inside models (edge dropout, augmentations) is a pure function of (run seed, epoch)
         seed = int(np.random.SeedSequence([self.run_seed, self.current_epoch, 17]).generate_state(1)[0])
         torch.manual_seed(seed)
         self.on_epoch_start_hook()
+
+    def on_train_epoch_end(self) -> None:
+        self.check_finite_training()
 
     def on_epoch_start_hook(self) -> None:
         """Per-epoch work such as FREEDOM's edge pruning (override)."""

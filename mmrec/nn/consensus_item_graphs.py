@@ -68,7 +68,8 @@ def topk_with_ties(scores: torch.Tensor, k: int, ties: str = "random",
             else:
                 sub = scores[tied]  # [t, n]
                 if ties == "random":
-                    key = torch.rand(sub.shape, generator=generator).to(sub.device)
+                    host = generator.device if generator is not None else "cpu"  # the same ties on every device
+                    key = torch.rand(sub.shape, generator=generator, device=host).to(sub.device)
                 else:
                     key = torch.arange(n, device=sub.device, dtype=torch.float32).expand_as(sub)
                 # sort by (score desc, key asc): stable sort on the key, then stable sort on -score

@@ -60,7 +60,7 @@ class EdgeGraph(nn.Module):
         self.register_buffer("t_perm", t_perm, persistent=False)
         self.register_buffer("t_crow", _crow(cols[t_perm], n_cols), persistent=False)
         self.register_buffer("t_col", rows[t_perm], persistent=False)
-        self.register_buffer("ones", torch.ones(len(rows)), persistent=False)
+        self.register_buffer("ones", torch.ones(len(rows), device=rows.device), persistent=False)
         self.register_buffer("values", None if values is None else values.float()[order], persistent=False)
 
     @property

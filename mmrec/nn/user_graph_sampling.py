@@ -37,7 +37,10 @@ def sampled_user_graph(
     """
     if weighting not in ("softmax", "mean"):
         raise ConfigError(f"user graph weighting={weighting!r}; choose softmax or mean")
+    # built on the host, deliberately: the padding draws come from a CPU generator, so a seed gives the same
+    # graph on every device; the caller moves the (small, [U, k]) result to the model's device
     rows, cols, counts = rows.long().cpu(), cols.long().cpu(), counts.float().cpu()
+    host = rows.device
     # row-major, largest counts first within a row (stable: ties keep the given order); GraphData.user_graph
     # already returns that order, so the sort is skipped when it holds
     same_row = rows[1:] == rows[:-1]
@@ -47,17 +50,17 @@ def sampled_user_graph(
         rows, cols, counts = rows[order], cols[order], counts[order]
     n_per_user = torch.bincount(rows, minlength=n_users)  # [U]
     start = torch.cumsum(n_per_user, 0) - n_per_user
-    pos = torch.arange(len(rows)) - start[rows]  # rank of the edge inside its user's list
+    pos = torch.arange(len(rows), device=host) - start[rows]  # rank of the edge inside its user's list
     keep = pos < k
-    nbr = torch.zeros(n_users, k, dtype=torch.long)  # [U, k]
-    cnt = torch.zeros(n_users, k)  # [U, k]
+    nbr = torch.zeros(n_users, k, dtype=torch.long, device=host)  # [U, k]
+    cnt = torch.zeros(n_users, k, device=host)  # [U, k]
     nbr[rows[keep], pos[keep]] = cols[keep]
     cnt[rows[keep], pos[keep]] = counts[keep]
     n = n_per_user.clamp(max=k)  # [U] real list length
     length = n.clone()
     if pad and k > 1:
-        draws = torch.rand(n_users, k, generator=generator)  # one uniform per (user, position), fixed consumption
-        users = torch.arange(n_users)
+        draws = torch.rand(n_users, k, generator=generator, device=host)  # one uniform per (user, position), fixed consumption
+        users = torch.arange(n_users, device=host)
         for t in range(1, k):  # position t is filled from the t entries before it
             need = (n > 0) & (n <= t)
             if not need.any():
@@ -67,7 +70,7 @@ def sampled_user_graph(
             nbr[u, t] = nbr[u, src]
             cnt[u, t] = cnt[u, src]
         length = torch.where(n > 0, torch.full_like(n, k), n)
-    valid = torch.arange(k).unsqueeze(0) < length.unsqueeze(1)  # [U, k]
+    valid = torch.arange(k, device=host).unsqueeze(0) < length.unsqueeze(1)  # [U, k]
     if weighting == "softmax":
         logits = cnt.masked_fill(~valid, float("-inf"))
         w = torch.softmax(logits, dim=1).nan_to_num(0.0)  # rows without neighbours → 0
@@ -76,8 +79,8 @@ def sampled_user_graph(
     nbr = nbr.masked_fill(~valid, n_users)  # invalid slots sort last within their row
     nbr, perm = torch.sort(nbr, dim=1, stable=True)  # per-row sort: duplicates become adjacent
     w, valid = torch.gather(w, 1, perm), torch.gather(valid, 1, perm)
-    u_idx = torch.arange(n_users).unsqueeze(1).expand(n_users, k)
+    u_idx = torch.arange(n_users, device=host).unsqueeze(1).expand(n_users, k)
     keys = u_idx[valid] * n_users + nbr[valid]  # sorted: row-major, ascending neighbour
     keys, inverse = torch.unique_consecutive(keys, return_inverse=True)  # sum duplicates
-    weights = torch.zeros(len(keys)).index_add_(0, inverse, w[valid])
+    weights = torch.zeros(len(keys), device=host).index_add_(0, inverse, w[valid])
     return EdgeGraph(keys // n_users, keys % n_users, (n_users, n_users), weights)
