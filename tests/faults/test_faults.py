@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mmrec import cache, checkpoints
+from mmrec import cache
 from mmrec.errors import DataError
 from tests.faults import harness
 
