@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from hydra.utils import get_class
@@ -13,11 +14,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from mmrec.errors import ConfigError
 
+if TYPE_CHECKING:
+    from mmrec.features.knockout import Knockout
+
 META_KEYS = {"_target_", "name", "_partial_", "_recursive_", "_convert_"}
 TOP_LEVEL = {
     "dataset", "encoder", "knockout", "model", "optimizer", "trainer", "logger", "callbacks", "paths", "seed", "seeds",
     "role", "study", "protocol_name", "monitor", "resume", "transfer_from", "evaluation", "knn", "datamodule", "sweep",
     "hydra", "experiment", "hparams_search", "protocol", "optimized_metric", "task_name", "tags", "knockout_study",
+    "verbose",
 }
 TOP_LEVEL.add("report")  # report.questions: the study's declared research questions (read by mmrec.report)
 ROLES = ("single", "trial", "repeat")
@@ -70,8 +75,19 @@ def available_modalities(cfg: DictConfig) -> list[str]:
     return list(mods)
 
 
-def validate(cfg: DictConfig) -> dict[str, Any]:
-    """Validate the composed config; returns facts the runner needs (classes, modalities after knockout)."""
+@dataclass(frozen=True)
+class ValidConfig:
+    """What validation learnt and the runner needs: the model class, the encoder's modalities, the knockout
+    and its spec resolved per modality (``{"text": "noise", "audio": "keep"}``)."""
+
+    model_cls: type
+    modalities: list[str]
+    knockout: Knockout
+    knockout_spec: dict[str, str]
+
+
+def validate(cfg: DictConfig) -> ValidConfig:
+    """Validate the composed config before any data is loaded."""
     unknown = [k for k in cfg if k not in TOP_LEVEL]
     if unknown:
         raise ConfigError(f"unknown top-level key(s) {unknown}; accepted: {sorted(TOP_LEVEL)}")
@@ -106,4 +122,4 @@ def validate(cfg: DictConfig) -> dict[str, Any]:
         )
     if knockout.phase == "test" and not knockout.from_run:
         raise ConfigError("knockout.phase=test needs knockout.from_run=<run dir of a model trained on real features>")
-    return {"model_cls": model_cls, "modalities": modalities, "knockout": knockout, "knockout_spec": resolved}
+    return ValidConfig(model_cls=model_cls, modalities=modalities, knockout=knockout, knockout_spec=resolved)

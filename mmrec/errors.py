@@ -13,6 +13,7 @@ class DataError(MMRecError, ValueError):
     def __init__(self, path: object, problem: str, fix: str | None = None):
         self.path = str(path)
         self.problem = problem
+        self.fix = fix
         message = f"{self.path}: {problem}"
         if fix:
             message += f" ({fix})"
@@ -21,3 +22,18 @@ class DataError(MMRecError, ValueError):
 
 class ConfigError(MMRecError, ValueError):
     """A configuration that cannot work, detected before any data is loaded."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        self.hint = hint
+        super().__init__(message)
+
+
+def find_mmrec_error(error: BaseException | None) -> MMRecError | None:
+    """The first :class:`MMRecError` in an exception's chain (Hydra wraps errors raised in ``instantiate``)."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, MMRecError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -12,6 +13,7 @@ import resource
 import subprocess
 import time
 import warnings
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -21,18 +23,22 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.utilities import rank_zero_only
 
 from mmrec import checkpoints
 from mmrec import summary as summary_io
 from mmrec.atomic_io import atomic_write_text, ensure_writable_folder
 from mmrec.checkpoints import AtomicCheckpointIO
-from mmrec.config import derive_seeds, validate
+from mmrec.config import ValidConfig, derive_seeds, validate
+from mmrec.console import hydra_mode, is_verbose, job_line, quiet
 from mmrec.credentials import redact_tree
-from mmrec.data.datamodule import GraphDataModule
+from mmrec.data.datamodule import GraphData, GraphDataModule
 from mmrec.data.item_features import ItemFeatures
-from mmrec.errors import ConfigError
+from mmrec.errors import ConfigError, find_mmrec_error
 from mmrec.models.base import Recommender
+from mmrec.progress import RunProgressBar
 from mmrec.runtime import configure as configure_runtime
+from mmrec.sweeps.naming import study_name as sweep_study_name
 
 log = logging.getLogger("mmrec")
 
@@ -46,22 +52,11 @@ def _output_dir(cfg: DictConfig) -> Path:
         return Path(cfg.paths.output_dir)
 
 
-def study_name(cfg: DictConfig, knockout_label: str) -> str:
-    """Every key of the condition, so conditions never share a study."""
+def study_name(cfg: DictConfig) -> str:
+    """Every key of the condition, so conditions never share a study (``cfg.study`` overrides it)."""
     if cfg.get("study"):
         return str(cfg.study)
-    try:
-        from mmrec.sweeps.naming import study_name as sweep_study_name
-
-        return sweep_study_name(cfg)
-    except ImportError:
-        pass
-    freeze = cfg.model.get("freeze_features")
-    parts = [cfg.dataset.name, cfg.model.name, cfg.encoder.name, f"ko={knockout_label}", cfg.knockout.phase]
-    if freeze is not None:
-        parts.append(f"freeze={str(freeze).lower()}")
-    parts.append(cfg.protocol_name)
-    return "-".join(str(p).replace("/", "_").replace(",", "+").replace(":", "~") for p in parts)
+    return sweep_study_name(cfg)
 
 
 def json_safe(obj: Any) -> Any:
@@ -107,11 +102,14 @@ def _loggers(cfg: DictConfig, run_dir: Path, study: str, condition: dict[str, An
         try:
             tags = [f"dataset:{condition['dataset']}", f"model:{condition['model']}",
                     f"encoder:{condition['encoder']}", f"knockout:{cfg.knockout.name}", f"seed:{cfg.seed}"]
-            loggers.append(pl.loggers.WandbLogger(
+            wandb_logger = pl.loggers.WandbLogger(
                 project=wcfg.get("project", "mmrec"), entity=wcfg.get("entity"), mode=wcfg.get("mode", "offline"),
                 save_dir=str(run_dir), group=study, job_type=cfg.role, tags=tags,
                 config=redact_tree(OmegaConf.to_container(cfg, resolve=True)),
-            ))
+            )
+            # Lightning passes anonymous=None, which W&B >= 0.19 warns about on every run
+            getattr(wandb_logger, "_wandb_init", {}).pop("anonymous", None)
+            loggers.append(wandb_logger)
         except Exception as e:  # noqa: BLE001
             warnings.warn(f"W&B logging disabled: {e}", stacklevel=2)
     return loggers
@@ -129,16 +127,44 @@ def _without_name(node: DictConfig) -> dict[str, Any]:
     return {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k != "name"}
 
 
-def build_data(cfg: DictConfig, facts: dict[str, Any], seeds: dict[str, int], knock: bool = True):
-    """Dataset, features (after knockout when ``knock``), datamodule."""
+@dataclass
+class Job:
+    """One run being executed: its validated config, seeds, where it writes, and the record it fills in
+    (written as ``summary.json`` whatever happens)."""
+
+    cfg: DictConfig
+    valid: ValidConfig
+    seeds: dict[str, int]
+    run_dir: Path
+    study: str
+    record: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def condition(self) -> dict[str, Any]:
+        return self.record["condition"]
+
+
+@dataclass
+class BuiltData:
+    """The loaded dataset, its item features (after a train-phase knockout) and the datamodule over both."""
+
+    dataset: Any
+    features: ItemFeatures | None
+    datamodule: GraphDataModule
+    timing: dict[str, float]
+    notes: dict[str, Any]
+
+
+def build_features(cfg: DictConfig, valid: ValidConfig, seeds: dict[str, int], knock: bool = True):
+    """Dataset and its features (knocked out when ``knock`` and the knockout acts at training time)."""
     timing: dict[str, float] = {}
-    timing_notes: dict[str, Any] = {}
+    notes: dict[str, Any] = {}
     t = time.perf_counter()
     dataset = instantiate(cfg.dataset, _convert_="all")
     timing["load"] = time.perf_counter() - t
     features: ItemFeatures | None = None
-    model_cls = facts["model_cls"]
-    if model_cls.min_modalities > 0 or facts["modalities"]:
+    model_cls = valid.model_cls
+    if model_cls.min_modalities > 0 or valid.modalities:
         t = time.perf_counter()
         encoder = instantiate(_without_name(cfg.encoder), _convert_="all")
         encoder.name = cfg.encoder.name
@@ -146,52 +172,55 @@ def build_data(cfg: DictConfig, facts: dict[str, Any], seeds: dict[str, int], kn
             features = encoder(dataset)
             encode_report = getattr(encoder, "report", None)
             if encode_report:
-                timing_notes = {"encoder_report": encode_report}
+                notes = {"encoder_report": encode_report}
         timing["encode"] = time.perf_counter() - t
-        if features is not None and knock and facts["knockout"].phase == "train":
+        if features is not None and knock and valid.knockout.phase == "train":
             t = time.perf_counter()
-            features = facts["knockout"].apply(features, seed=seeds["knockout"])
+            features = valid.knockout.apply(features, seed=seeds["knockout"])
             timing["knockout"] = time.perf_counter() - t
-    t = time.perf_counter()
-    dm = GraphDataModule(
-        dataset, features, batch_size=cfg.datamodule.batch_size, seed=seeds["run"], knn_ties=cfg.knn.ties,
+    return dataset, features, timing, notes
+
+
+def build_datamodule(cfg: DictConfig, dataset: Any, features: ItemFeatures | None, seed: int) -> GraphDataModule:
+    return GraphDataModule(
+        dataset, features, batch_size=cfg.datamodule.batch_size, seed=seed, knn_ties=cfg.knn.ties,
         exclude_val_in_test=cfg.evaluation.exclude_val_in_test, cold_items=cfg.evaluation.cold_items,
         eval_memory_mb=cfg.evaluation.memory_mb, negatives=cfg.datamodule.get("negatives", "train_items"),
+        knn_method=cfg.knn.get("method", "exact"),
+        knn_auto_max_items=int(cfg.knn.get("auto_exact_max_items", 50000)),
     )
+
+
+def build_data(cfg: DictConfig, valid: ValidConfig, seeds: dict[str, int]) -> BuiltData:
+    """Dataset, features after a train-phase knockout, and the datamodule."""
+    dataset, features, timing, notes = build_features(cfg, valid, seeds)
+    t = time.perf_counter()
+    dm = build_datamodule(cfg, dataset, features, seeds["run"])
     timing["datamodule"] = time.perf_counter() - t
-    dm.notes = timing_notes
-    return dataset, features, dm, timing
+    return BuiltData(dataset, features, dm, timing, notes)
 
 
-def build_model(cfg: DictConfig, dm: GraphDataModule, seeds: dict[str, int]) -> Recommender:
+def build_model(cfg: DictConfig, data: GraphData, seeds: dict[str, int]) -> Recommender:
     pl.seed_everything(seeds["run"], workers=True, verbose=False)
     params = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k != "name"}
     model_cls = get_class(params.pop("_target_"))
-    model = model_cls(data=dm.data, **params)
+    model = model_cls(data=data, **params)
     model.configure_training(optimizer=instantiate(cfg.optimizer) if cfg.get("optimizer") else None)
     model.configure_evaluation(cfg.evaluation.ks, cfg.evaluation.metrics, seed=seeds["run"], run_seed=seeds["run"])
     return model
 
 
-def train(cfg: DictConfig) -> float:
-    """Run one job; returns the best validation value of ``cfg.monitor`` (NaN for test-time knockouts)."""
-    t_start = time.perf_counter()
-    # CPU: reuse freed heap memory, flush denormals; CUDA: the deterministic cuBLAS workspace (mmrec.runtime)
-    configure_runtime(cfg.trainer.get("accelerator"), cfg.trainer.get("deterministic"))
-    facts = validate(cfg)
-    seeds = derive_seeds(cfg)
-    run_dir = ensure_writable_folder(_output_dir(cfg), "output folder (hydra.run.dir)")
-    knockout = facts["knockout"]
-    study = study_name(cfg, knockout.label)
-    model_cls = facts["model_cls"]
+def new_record(cfg: DictConfig, valid: ValidConfig, seeds: dict[str, int], run_dir: Path, study: str) -> dict:
+    """The run record before anything runs (status ``running``); see ``summary.schema.json``."""
+    knockout = valid.knockout
     freeze = cfg.model.get("freeze_features")
     condition = {
         "dataset": cfg.dataset.name, "model": cfg.model.name, "encoder": cfg.encoder.name,
-        "knockout": dict(facts["knockout_spec"]), "knockout_phase": knockout.phase,
+        "knockout": dict(valid.knockout_spec), "knockout_phase": knockout.phase,
         "freeze_features": None if freeze is None else bool(freeze), "protocol": cfg.protocol_name,
-        "knn_ties": cfg.knn.ties, "modalities": list(facts["modalities"]),
+        "knn_ties": cfg.knn.ties, "modalities": list(valid.modalities),
     }
-    record: dict[str, Any] = {
+    return {
         "schema_version": summary_io.SCHEMA_VERSION, "role": cfg.role, "status": "running", "error": None,
         "study": study, "trial_number": cfg.sweep.get("trial_number"), "transfer_from": cfg.get("transfer_from"),
         "condition": condition, "seeds": seeds, "hashes": {"interactions": "", "features": None},
@@ -204,12 +233,23 @@ def train(cfg: DictConfig) -> float:
         "notes": {"knockout": knockout.record() if hasattr(knockout, "record") else {}},
         "created": dt.datetime.now(dt.timezone.utc).isoformat(),
     }
+
+
+def train(cfg: DictConfig) -> float:
+    """Run one job; returns the best validation value of ``cfg.monitor`` (NaN for test-time knockouts)."""
+    t_start = time.perf_counter()
+    # CPU: reuse freed heap memory, flush denormals; CUDA: the deterministic cuBLAS workspace (mmrec.runtime)
+    configure_runtime(cfg.trainer.get("accelerator"), cfg.trainer.get("deterministic"))
+    quiet(is_verbose(cfg))
+    valid = validate(cfg)
+    seeds = derive_seeds(cfg)
+    run_dir = ensure_writable_folder(_output_dir(cfg), "output folder (hydra.run.dir)")
+    study = study_name(cfg)
+    job = Job(cfg, valid, seeds, run_dir, study, new_record(cfg, valid, seeds, run_dir, study))
+    record = job.record
     failed = True
     try:
-        if knockout.phase == "test":
-            best = _test_time_knockout(cfg, facts, seeds, run_dir, record)
-        else:
-            best = _train_and_test(cfg, facts, seeds, run_dir, record, condition, study, model_cls)
+        best = _test_time_knockout(job) if valid.knockout.phase == "test" else _train_and_test(job)
         failed = False
         return best
     except BaseException as e:
@@ -219,8 +259,11 @@ def train(cfg: DictConfig) -> float:
 
             if isinstance(e, optuna.TrialPruned):
                 status = "pruned"
+        error = find_mmrec_error(e)
         record["status"] = status
-        record["error"] = f"{type(e).__name__}: {e}"
+        record["error"] = f"{type(error or e).__name__}: {error or e}"  # the mmrec error, not Hydra's wrapper
+        if error is not None:
+            error.run_record = str(run_dir / summary_io.FILENAME)
         raise
     finally:
         record["timing"]["total"] = time.perf_counter() - t_start
@@ -228,16 +271,21 @@ def train(cfg: DictConfig) -> float:
         if not failed:
             record["status"] = "completed"
         record_error: Exception | None = None
+        is_rank_zero = rank_zero_only.rank == 0  # DDP (trainer=ddp): one record, written by global rank 0
         try:
-            summary_io.write(record, run_dir)
+            if is_rank_zero:
+                summary_io.write(record, run_dir)
         except Exception as e:  # noqa: BLE001 - e.g. disk full: a job without its record has not succeeded
             log.error("could not write %s: %s", run_dir / summary_io.FILENAME, e)
             record_error = e
         _finish_wandb(failed or record_error is not None)
-        if not failed:
+        if not failed and is_rank_zero:
             if record_error is not None:
                 raise record_error
-            print_result(record)
+            if hydra_mode() == "MULTIRUN":
+                print(job_line(record), flush=True)
+            else:
+                print_result(record)
 
 
 def print_result(record: dict[str, Any]) -> None:
@@ -266,22 +314,33 @@ def print_result(record: dict[str, Any]) -> None:
     console.print(f"run record: {Path(record['paths']['run_dir']) / summary_io.FILENAME}")
 
 
-def _train_and_test(cfg, facts, seeds, run_dir, record, condition, study, model_cls) -> float:
-    dataset, features, dm, timing = build_data(cfg, facts, seeds)
-    record["timing"].update(timing)
+def _progress_bar(cfg: DictConfig) -> list[pl.Callback]:
+    """Quiet mode's one bar per run, replacing Lightning's bars (one per epoch and per validation)."""
+    if is_verbose(cfg) or not cfg.trainer.get("enable_progress_bar", True):
+        return []
+    return [RunProgressBar(cfg.monitor)]
+
+
+def _train_and_test(job: Job) -> float:
+    cfg, record, run_dir = job.cfg, job.record, job.run_dir
+    model_cls = job.valid.model_cls
+    built = build_data(cfg, job.valid, job.seeds)
+    dm, features = built.datamodule, built.features
+    record["timing"].update(built.timing)
     record["hashes"] = {"interactions": dm.data.interactions_hash,
                         "features": features.content_hash() if features is not None else None}
     record["dataset_stats"] = dm.stats
-    record["notes"].update(json_safe(getattr(dm, "notes", {})))
-    model = build_model(cfg, dm, seeds)
+    record["notes"].update(json_safe(built.notes))
+    model = build_model(cfg, dm.data, job.seeds)
     record["notes"]["trainable_parameters"] = model.num_trainable_parameters()
     record["notes"]["uses_features_at_inference"] = model_cls.uses_features_at_inference
     callbacks = [instantiate(c) for c in (cfg.callbacks or {}).values()]
+    callbacks += _progress_bar(cfg)
     if cfg.sweep.get("trial_number") is not None and cfg.sweep.get("prune") and model_cls.trainable:
         from mmrec.sweeps.pruning import OptunaPruning
 
         callbacks.append(OptunaPruning(cfg.sweep.storage, cfg.sweep.study_name, cfg.sweep.trial_number, cfg.monitor))
-    loggers = _loggers(cfg, run_dir, study, condition)
+    loggers = _loggers(cfg, run_dir, job.study, job.condition)
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                       default_root_dir=str(run_dir), plugins=[AtomicCheckpointIO()])
     ckpt_cb = next((c for c in callbacks if isinstance(c, pl.callbacks.ModelCheckpoint)), None)
@@ -298,6 +357,7 @@ def _train_and_test(cfg, facts, seeds, run_dir, record, condition, study, model_
         model.fit(dm.train)
         trainer.validate(model, datamodule=dm, verbose=False)
     record["timing"]["fit"] = time.perf_counter() - t
+    record["notes"]["knn_graphs"] = json_safe(dm.data.knn_builds)  # method, build time, sampled recall
     history = model.val_history
     best_value, best_epoch = float("nan"), None
     if history:
@@ -329,8 +389,9 @@ def _write_test(model: Recommender, run_dir: Path, record: dict[str, Any]) -> No
         record["paths"]["per_user_metrics"] = "per_user_test.csv"
 
 
-def _test_time_knockout(cfg, facts, seeds, run_dir, record) -> float:
+def _test_time_knockout(job: Job) -> float:
     """Evaluate a model trained on real features (``knockout.from_run``) with knocked-out features."""
+    cfg, record, run_dir = job.cfg, job.record, job.run_dir
     source_dir = Path(cfg.knockout.from_run)
     source = summary_io.read(source_dir)
     if source["condition"]["knockout_phase"] != "train" or any(
@@ -342,33 +403,32 @@ def _test_time_knockout(cfg, facts, seeds, run_dir, record) -> float:
     if not ckpt:
         raise ConfigError(f"{source_dir}: the source run has no checkpoint")
     src_seeds = source["seeds"]
-    record["seeds"] = {**src_seeds, "knockout": seeds["knockout"]}
+    record["seeds"] = {**src_seeds, "knockout": job.seeds["knockout"]}
     record["condition"]["model"] = src_cfg.model.name
     record["notes"]["source_run"] = str(source_dir)
-    src_facts = {**facts, "model_cls": validate(_reparent(src_cfg, cfg))["model_cls"]}
-    dataset, features, dm, timing = build_data(src_cfg, src_facts, src_seeds, knock=False)
+    src_valid = dataclasses.replace(job.valid, model_cls=validate(_reparent(src_cfg, cfg)).model_cls)
+    dataset, features, timing, _ = build_features(src_cfg, src_valid, src_seeds, knock=False)
     record["timing"].update(timing)
-    model = build_model(src_cfg, dm, src_seeds)
+    uses_features = src_valid.model_cls.uses_features_at_inference
+    knocked = job.valid.knockout.apply(features, seed=job.seeds["knockout"]) if uses_features else features
+    t = time.perf_counter()
+    dm = build_datamodule(src_cfg, dataset, knocked, src_seeds["run"])
+    record["timing"]["datamodule"] = time.perf_counter() - t
+    record["dataset_stats"] = dm.stats
+    record["hashes"] = {"interactions": dm.data.interactions_hash,
+                        "features": knocked.content_hash() if knocked is not None else None}
+    if not uses_features:
+        record["notes"]["test_time_knockout"] = "not applicable: the model uses no features at inference"
+        return float("nan")
+    # The model is rebuilt on the real features it was trained with, then re-attached to the knocked ones.
+    model = build_model(src_cfg, dataclasses.replace(dm.data, features=features, _memo={}), src_seeds)
     state = checkpoints.load(source_dir / ckpt)["state_dict"]
     model.load_state_dict(state)
-    model_cls = type(model)
-    if not model_cls.uses_features_at_inference:
-        record["notes"]["test_time_knockout"] = "not applicable: the model uses no features at inference"
-        record["dataset_stats"] = dm.stats
-        record["hashes"] = {"interactions": dm.data.interactions_hash,
-                            "features": features.content_hash() if features is not None else None}
-        return float("nan")
-    knocked = facts["knockout"].apply(features, seed=seeds["knockout"])
-    dm2 = GraphDataModule(dataset, knocked, batch_size=src_cfg.datamodule.batch_size, seed=src_seeds["run"],
-                          knn_ties=src_cfg.knn.ties, exclude_val_in_test=src_cfg.evaluation.exclude_val_in_test,
-                          cold_items=src_cfg.evaluation.cold_items, eval_memory_mb=src_cfg.evaluation.memory_mb)
-    model.attach(dm2.data)
-    record["hashes"] = {"interactions": dm2.data.interactions_hash, "features": knocked.content_hash()}
-    record["dataset_stats"] = dm2.stats
-    trainer = instantiate(src_cfg.trainer, callbacks=[], logger=False, default_root_dir=str(run_dir))
-    trainer.test(model, datamodule=dm2, verbose=False)
+    model.attach(dm.data)
+    trainer = instantiate(src_cfg.trainer, callbacks=_progress_bar(cfg), logger=False, default_root_dir=str(run_dir))
+    trainer.test(model, datamodule=dm, verbose=False)
     _write_test(model, run_dir, record)
-    record["n_eval_users"]["test"] = int(dm2.stats.get("n_eval_users_test", 0))
+    record["n_eval_users"]["test"] = int(dm.stats.get("n_eval_users_test", 0))
     record["metrics"]["val"] = source["metrics"]["val"]
     return float("nan")
 

@@ -21,7 +21,9 @@ from mmrec.cache import cached_tensor, hash_parts
 from mmrec.data import graphs
 from mmrec.data.dataset import Dataset as MMDataset
 from mmrec.data.item_features import ItemFeatures
+from mmrec.data.knn import AUTO_EXACT_MAX_ITEMS, build_knn, resolve_method
 from mmrec.data.sampling import NEGATIVE_POOLS, TripletSampler
+from mmrec.distributed import rank_and_world
 from mmrec.errors import ConfigError, DataError
 
 
@@ -37,6 +39,10 @@ class GraphData:
     interactions_hash: str
     knn_ties: str = "random"
     seed: int = 0
+    knn_method: str = "exact"  # exact | approx | auto (see mmrec.data.knn)
+    knn_auto_max_items: int = AUTO_EXACT_MAX_ITEMS
+    knn_recall_sample: int = 1000  # rows on which an approximate graph's recall is measured (0: not measured)
+    knn_builds: list[dict[str, Any]] = field(default_factory=list, repr=False)  # one record per graph built
     _memo: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -87,14 +93,24 @@ class GraphData:
                  include_self: bool = True) -> torch.Tensor:
         """Sparse [I, I] kNN graph (cosine) of a modality's features (or of a given tensor), normalised."""
         x = self.feature(modality) if isinstance(modality, str) else modality
-        key = hash_parts("knn", x, k, norm, include_self, self.knn_ties, self.seed)
+        method = resolve_method(self.knn_method, x.shape[0], self.knn_auto_max_items)
+        parts: tuple[Any, ...] = ("knn", x, k, norm, include_self, self.knn_ties, self.seed)
+        key = hash_parts(*parts) if method == "exact" else hash_parts(*parts, "approx-hnsw-v1")
         if key not in self._memo:
+            label = modality if isinstance(modality, str) else "tensor"
 
-            def build() -> torch.Tensor:
-                rows, cols = graphs.knn_indices(x, k, ties=self.knn_ties, seed=self.seed, include_self=include_self)
-                return graphs.knn_adjacency(rows, cols, x.shape[0], norm=norm)
+            def build() -> tuple[torch.Tensor, dict[str, Any]]:
+                rows, cols, info = build_knn(x, k, method, ties=self.knn_ties, seed=self.seed,
+                                             include_self=include_self, recall_sample=self.knn_recall_sample)
+                return graphs.knn_adjacency(rows, cols, x.shape[0], norm=norm), info
 
-            self._memo[key] = cached_tensor("knn", key, build)
+            if method == "exact":  # the cache entry stays the adjacency alone (entries of earlier runs stay valid)
+                adjacency = cached_tensor("knn", key, lambda: build()[0])
+                info = {"method": "exact", "n_items": int(x.shape[0]), "dim": int(x.shape[1]), "k": int(k)}
+            else:
+                adjacency, info = cached_tensor("knn", key, build)
+            self.knn_builds.append({"modality": label, "requested": self.knn_method, **info})
+            self._memo[key] = adjacency
         return self._memo[key]
 
     def user_graph(self, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -117,16 +133,22 @@ def _csr_rows(matrix: sp.csr_matrix, rows: np.ndarray) -> torch.Tensor:
 
 
 class _UserBlocks(Dataset):
-    """Evaluation batches: blocks of users with sparse CSR masks [b, I] of excluded and relevant items."""
+    """Evaluation batches: blocks of users with sparse CSR masks [b, I] of excluded and relevant items.
 
-    def __init__(self, users: np.ndarray, exclude: sp.csr_matrix, relevant: sp.csr_matrix, block: int):
+    Under DDP, rank ``r`` of ``w`` owns blocks ``r, r + w, ...`` (disjoint users, no padding: a user is never
+    evaluated twice); the evaluator gathers the per-user rows."""
+
+    def __init__(self, users: np.ndarray, exclude: sp.csr_matrix, relevant: sp.csr_matrix, block: int,
+                 shard: tuple[int, int] = (0, 1)):
         self.users, self.exclude, self.relevant, self.block = users, exclude, relevant, block
+        self.blocks = np.arange(shard[0], (len(users) + block - 1) // block, shard[1])
 
     def __len__(self) -> int:
-        return (len(self.users) + self.block - 1) // self.block
+        return len(self.blocks)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        u = self.users[i * self.block : (i + 1) * self.block]
+        b = int(self.blocks[i])
+        u = self.users[b * self.block : (b + 1) * self.block]
         return {
             "users": torch.from_numpy(u),
             "exclude": _csr_rows(self.exclude, u),
@@ -146,6 +168,7 @@ class GraphDataModule(pl.LightningDataModule):
         cold_items: ``keep`` items never seen in training in the ground truth, or ``drop`` them.
         eval_block_users: users per evaluation block (None: sized from ``eval_memory_mb``).
         negatives: pool of negative items, ``train_items`` (MMRec's rule, default) or ``all_items``.
+        knn_method: item kNN graphs ``exact`` | ``approx`` | ``auto`` (exact up to ``knn_auto_max_items``).
     """
 
     def __init__(
@@ -160,6 +183,8 @@ class GraphDataModule(pl.LightningDataModule):
         eval_block_users: int | None = None,
         eval_memory_mb: float = 256.0,
         negatives: str = "train_items",
+        knn_method: str = "exact",
+        knn_auto_max_items: int = AUTO_EXACT_MAX_ITEMS,
     ):
         super().__init__()
         if negatives not in NEGATIVE_POOLS:
@@ -185,8 +210,10 @@ class GraphDataModule(pl.LightningDataModule):
         self.train = inter.matrix("train")
         self.val = inter.matrix("val")
         self.test = inter.matrix("test")
+        resolve_method(knn_method, inter.n_items, knn_auto_max_items)  # a bad knn.method fails here, early
         self.data = GraphData(
-            inter.n_users, inter.n_items, self.train, features, inter.content_hash(), knn_ties=knn_ties, seed=seed
+            inter.n_users, inter.n_items, self.train, features, inter.content_hash(), knn_ties=knn_ties, seed=seed,
+            knn_method=knn_method, knn_auto_max_items=knn_auto_max_items,
         )
         block = eval_block_users or max(1, int(eval_memory_mb * 2**20 / (inter.n_items * 4 * 4)))
         self.eval_block_users = block
@@ -250,7 +277,12 @@ class GraphDataModule(pl.LightningDataModule):
 
     def eval_dataloader(self, split: str) -> DataLoader:
         users, exclude, relevant, _ = self._eval_sets(split)
-        return DataLoader(_UserBlocks(users, exclude, relevant, self.eval_block_users), batch_size=None)
+        shard = rank_and_world()
+        block = self.eval_block_users
+        if -(-len(users) // block) < shard[1]:  # DDP: fewer blocks than ranks; smaller blocks so each rank has one
+            block = max(1, -(-len(users) // shard[1]))
+        blocks = _UserBlocks(users, exclude, relevant, block, shard=shard)
+        return DataLoader(blocks, batch_size=None)
 
     def val_dataloader(self) -> DataLoader:
         return self.eval_dataloader("val")

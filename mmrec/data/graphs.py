@@ -75,8 +75,9 @@ def knn_indices(
     seed: int = 0,
     include_self: bool = True,
     chunk_size: int = 256,
+    query_rows: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Top-``k`` cosine neighbours of every row of ``x`` [n, d], in chunks of rows.
+    """Top-``k`` cosine neighbours of every row of ``x`` [n, d] (or of ``query_rows`` only), in chunks of rows.
 
     Returns (rows, cols) int64 edge lists. Ties at the k-th place follow ``ties``: ``random`` (seeded per row),
     ``lowest_index`` (the smaller item id wins: with constant features every row picks the same k items, a hub
@@ -88,13 +89,13 @@ def knn_indices(
     k = min(k, n if include_self else n - 1)
     xn = cosine_normalize(x.float())
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    queries = torch.arange(n, device=xn.device) if query_rows is None else query_rows.long().to(xn.device)
     rows_out, cols_out = [], []
-    for start in range(0, n, chunk_size):
-        stop = min(start + chunk_size, n)
-        sim = xn[start:stop] @ xn.T  # [c, n]
+    for start in range(0, len(queries), chunk_size):
+        q = queries[start : start + chunk_size]
+        sim = xn[q] @ xn.T  # [c, n]
         if not include_self:
-            rows, cols = torch.arange(stop - start, device=sim.device), torch.arange(start, stop, device=sim.device)
-            sim[rows, cols] = -float("inf")
+            sim[torch.arange(len(q), device=sim.device), q] = -float("inf")
         # Similarities are rounded to 1e-5 so that mathematically equal ones really tie. Rounding is monotone,
         # so the top k + 1 of the rounded row are the rounded top k + 1 of the raw row: only the rows whose
         # k-th and (k+1)-th rounded values tie (rare, handled below on rounded rows) need the full rounding.
@@ -121,7 +122,7 @@ def knn_indices(
                 order = torch.argsort(key, dim=1, stable=True)
                 order = torch.gather(order, 1, torch.argsort(-torch.gather(sub, 1, order), dim=1, stable=True))
                 chosen[tied] = order[:, :k]
-        r = torch.arange(start, stop, device=x.device).unsqueeze(1).expand_as(chosen)
+        r = q.unsqueeze(1).expand_as(chosen)
         rows_out.append(r[keep])
         cols_out.append(chosen[keep])
     return torch.cat(rows_out).cpu(), torch.cat(cols_out).cpu()

@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset
 
+from mmrec.distributed import rank_and_world, shard_positions
+
 
 def sample_negatives(
     users: np.ndarray,
@@ -53,6 +55,9 @@ class TripletSampler(IterableDataset):
     ``negatives`` picks the pool negatives come from: ``train_items`` (MMRec's rule: only items that occur in
     the training pairs, so items first seen at validation or test are never pushed down as pure negatives) or
     ``all_items``. When every item occurs in training the two draw identical triples.
+
+    Under DDP (``shard_fn`` returns (rank, world) with world > 1) each rank yields its interleaved share of
+    every batch of the same epoch: the union over ranks is the single-process epoch, batch by batch.
     """
 
     def __init__(
@@ -63,6 +68,7 @@ class TripletSampler(IterableDataset):
         seed: int,
         epoch_fn: Callable[[], int],
         negatives: str = "train_items",
+        shard_fn: Callable[[], tuple[int, int]] = rank_and_world,
     ):
         if negatives not in NEGATIVE_POOLS:
             raise ValueError(f"negatives={negatives!r}; choose one of {list(NEGATIVE_POOLS)}")
@@ -71,6 +77,7 @@ class TripletSampler(IterableDataset):
         self.batch_size = batch_size
         self.seed = seed
         self.epoch_fn = epoch_fn
+        self.shard_fn = shard_fn
         self.positive_keys = np.unique(pairs[:, 0] * n_items + pairs[:, 1])
         self.pool: np.ndarray | None = None
         if negatives == "train_items":
@@ -86,8 +93,11 @@ class TripletSampler(IterableDataset):
         order = rng.permutation(len(self.pairs))
         users, pos = self.pairs[order, 0], self.pairs[order, 1]
         neg = sample_negatives(users, self.positive_keys, self.n_items, rng, pool=self.pool)
+        rank, world = self.shard_fn()  # DDP: every rank draws the same epoch and takes its share of each batch
         for s in range(0, len(order), self.batch_size):
             sl = slice(s, s + self.batch_size)
+            if world > 1:
+                sl = s + shard_positions(min(self.batch_size, len(order) - s), rank, world)
             yield {
                 "users": torch.from_numpy(users[sl]),
                 "pos_items": torch.from_numpy(pos[sl]),

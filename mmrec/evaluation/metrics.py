@@ -348,6 +348,18 @@ class RankingEvaluator:
         self._users.append(users[evaluated].cpu())
         self._values.append(table[evaluated].cpu())
 
+    def gather(self) -> None:
+        """Replace the accumulated users by those of every process (DDP: ranks evaluate disjoint users);
+        a no-op in one process."""
+        from mmrec.distributed import all_gather_rows, rank_and_world
+
+        if rank_and_world()[1] == 1:
+            return
+        users = torch.cat(self._users) if self._users else torch.empty(0, dtype=torch.long)
+        values = torch.cat(self._values) if self._values else torch.empty(0, len(self.names), dtype=torch.float64)
+        users, values = all_gather_rows(users, values)
+        self._users, self._values = [users], [values]
+
     def _collect(self) -> tuple[Tensor, Tensor]:
         """Users [m] (sorted) and their metric values [m, n_metrics]."""
         if not self._users:

@@ -166,6 +166,11 @@ class Recommender(pl.LightningModule):
         self.eval_ks, self.eval_metrics, self.eval_seed, self.run_seed = tuple(ks), tuple(metrics), seed, run_seed
 
     # ---- Lightning plumbing ----------------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        # DDP: structures derived from the data are built identically on every rank; sparse ones cannot be
+        # broadcast, so DDP is told to leave them alone (mmrec.distributed)
+        self._ddp_params_and_buffers_to_ignore = [n for n, b in self.named_buffers() if b.layout != torch.strided]
+
     # Finiteness of the training loss is checked without a host–device synchronisation per step: each step folds
     # ``isfinite(loss)`` into a device scalar holding the first failing step (no sync); it is read (one sync)
     # every ``nonfinite_check_every`` steps and after the epoch's last step, before validation. The error names
@@ -264,6 +269,7 @@ class Recommender(pl.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         assert self._evaluator is not None
+        self._evaluator.gather()  # DDP: every rank evaluated its share of the users
         metrics = self._evaluator.compute()
         self.log_dict({f"val/{k}": v for k, v in metrics.items()}, prog_bar=False)
         if not self.trainer.sanity_checking:
@@ -278,6 +284,7 @@ class Recommender(pl.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         assert self._evaluator is not None
+        self._evaluator.gather()
         self.test_metrics = self._evaluator.compute()
         self.test_per_user = self._evaluator.per_user()
         self.log_dict({f"test/{k}": v for k, v in self.test_metrics.items()})

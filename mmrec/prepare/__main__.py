@@ -17,6 +17,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m mmrec.prepare",
         description="Turn a public data set into a folder the mmrec loaders read (with manifest.json).",
+        epilog=_datasets_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("name", help="data set name, or 'list' to show them all")
     parser.add_argument(
@@ -48,6 +50,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--retries", type=int, default=3, help="attempts per file")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
+
+
+def _datasets_epilog() -> str:
+    """The data sets, one line each, for ``--help``."""
+    width = max(len(name) for name in DATASETS)
+    lines = [f"  {name:<{width}}  {_first_sentence(spec.description)}" for name, spec in sorted(DATASETS.items())]
+    return "data sets (`list` adds layout and source):\n" + "\n".join(lines)
+
+
+def _first_sentence(text: str, limit: int = 100) -> str:
+    line = " ".join(text.split()).split(". ")[0].rstrip(".")
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
 def _list() -> None:

@@ -8,6 +8,7 @@ the HTML report's path. The research questions come from the study config, never
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 
@@ -40,6 +41,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--wandb-project", default=None, help="also upload to this W&B project (never fails the report)"
     )
+    p.add_argument(
+        "--wandb",
+        action="store_true",
+        help="also log the rendered report to W&B, one run per study group (offline unless WANDB_MODE=online)",
+    )
     return p.parse_args(argv)
 
 
@@ -66,7 +72,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print_summary(report)
-    if args.wandb_project:
+    if args.wandb:
+        import os
+
+        from mmrec.report.wandb_export import export_to_wandb
+
+        html = report.files.get("html")
+        ids = export_to_wandb(html.parent if html else args.out, project=args.wandb_project or "mmrec",
+                              mode=os.environ.get("WANDB_MODE", "offline"))
+        with contextlib.suppress(Exception):  # flush the run files before the process (or the caller) goes on
+            import wandb
+
+            wandb.teardown()
+        mode = os.environ.get("WANDB_MODE", "offline")
+        where = html.parent / "wandb" if html else "wandb"
+        upload = f"; upload: wandb sync {where}/offline-run-*" if mode == "offline" else ""
+        print(f"W&B: {len(ids)} report runs logged ({mode}{upload})")
+    elif args.wandb_project:
         log_to_wandb(report, args.wandb_project)
     return 0
 

@@ -399,3 +399,43 @@ def test_attributeknn_on_decoded_attributes(taught: str, movies: Dataset, fresh_
     assert w[5, 0] == 0  # Toy Story (animation, light, families) is not among them
     scores = all_scores(model, dm)
     assert scores.shape == (movies.n_users, movies.n_items) and torch.isfinite(scores).all()
+
+
+PAPER_ANSWER = {"Category": "toys", "Age Group": "toddler", "Purpose": "fun", "Material": "plastic",
+                "Usage Context": "home"}
+
+
+@pytest.mark.slow
+def test_paper_preset_on_a_taught_model_writes_the_keyword_csv(tiny: str, movies: Dataset, fresh_cache: Path,
+                                                               tmp_path: Path) -> None:
+    """The study's Baby prompt (image only) -> `[Label] {value}` answers -> parsed attributes, the
+    `Image Name,Keywords` CSV and one-hot features, through the real generation path. (The tiny model is taught
+    one answer for every poster: telling items apart from the image alone would take far more steps.)"""
+    prompt = load_prompt("baby_paper")
+    folder = tmp_path / "taught-paper"
+    shutil.copytree(tiny, folder)
+    contents = [c for c in item_contents(movies, use_text=False) if c.image_path is not None]
+    answer = "[Category] {Toys}, [Age Group] {Toddler}, [Purpose] {Fun}, [Material] {Plastic}, [Usage Context] {Home}"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        teach_answers(folder, prompt, [None] * 4, [open_image(c.image_path) for c in contents[:4]], [answer] * 4,
+                      steps=60)
+    finally:
+        torch.set_num_threads(threads)
+    csv_path = tmp_path / "run" / "keywords.csv"
+    attrs = LVLMAttributes(str(folder), "baby_paper", top_n=50, value_encoder=char_ngrams, use_text=False,
+                           max_new_tokens=64, dtype="float32", device="cpu", batch_size=5, keywords_csv=str(csv_path))
+    feats = attrs(movies)
+    _, records = attrs.answers(movies)
+    taught = [r for r in records if r is not None]
+    assert len(taught) == 10  # the item without a poster has no content under an image-only prompt
+    expected = {k: v.capitalize() for k, v in PAPER_ANSWER.items()}
+    for record in taught:
+        assert record["attributes"] == expected, record["raw"]
+    rows = csv_path.read_text(encoding="utf-8").splitlines()
+    assert rows == ["Image Name,Keywords"] + [f'{c.image_path.name},"{answer}"' for c in contents]
+    x = feats.tensors["attributes"]
+    meta = json.loads(Path(attrs.report["attributes"]["matrix"]).with_suffix(".columns.json").read_text())
+    assert meta["columns"] == [f"{a}={normalise_value(v)}" for a, v in PAPER_ANSWER.items()]
+    assert x[:10].sum(dim=1).tolist() == [5.0] * 10 and x[10].sum() == 0

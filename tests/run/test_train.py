@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -19,6 +18,7 @@ from omegaconf import OmegaConf
 from mmrec import summary
 from mmrec.config import validate
 from mmrec.errors import ConfigError
+from tests.wandb_offline import read_wandb_offline
 
 REPO = Path(__file__).resolve().parents[2]
 CONF = REPO / "conf"
@@ -75,8 +75,7 @@ def _assert_contains(node: dict, expected: dict, where: str) -> None:
 @pytest.mark.parametrize("model", group_options("model"))
 def test_every_model_config_validates_against_its_class(model: str) -> None:
     cfg = compose_cfg([f"model={model}"])
-    facts = validate(cfg)
-    assert facts["model_cls"].__name__
+    assert validate(cfg).model_cls.__name__
 
 
 def test_misspelt_keys_and_impossible_conditions_fail_early() -> None:
@@ -202,46 +201,6 @@ def test_wandb_offline_run_files_hold_the_metrics(tmp_path: Path) -> None:
     assert logged["val/recall@20"] == pytest.approx(s["metrics"]["val"]["recall@20"], rel=1e-6)
 
 
-def read_wandb_offline(path: Path) -> dict:
-    """Logged history and summary values of an offline W&B run file (a LevelDB-style log of protobufs)."""
-    import struct
-
-    from wandb.proto import wandb_internal_pb2 as pb
-
-    raw, block = path.read_bytes(), 32768
-    assert raw[:4] == b":W&B"
-
-    def records():
-        pos, buf = 7, b""
-        while pos + 7 <= len(raw):
-            left = block - pos % block
-            if left < 7:
-                pos += left
-                continue
-            _, length, kind = struct.unpack("<IHB", raw[pos : pos + 7])
-            pos += 7
-            data = raw[pos : pos + length]
-            pos += length
-            if kind == 1:
-                yield data
-            elif kind == 2:
-                buf = data
-            elif kind == 3:
-                buf += data
-            elif kind == 4:
-                yield buf + data
-
-    values: dict = {}
-    for data in records():
-        rec = pb.Record()
-        rec.ParseFromString(data)
-        kind = rec.WhichOneof("record_type")
-        items = rec.history.item if kind == "history" else rec.summary.update if kind == "summary" else []
-        for it in items:
-            values[it.key or "/".join(it.nested_key)] = json.loads(it.value_json)
-    return values
-
-
 @pytest.mark.parametrize(("protocol", "val_masked"), [([], True), (["protocol=mmrec"], False)])
 def test_protocol_decides_whether_validation_items_are_masked_at_test_time(protocol: list[str],
                                                                            val_masked: bool) -> None:
@@ -251,7 +210,7 @@ def test_protocol_decides_whether_validation_items_are_masked_at_test_time(proto
 
     cfg = compose_cfg([*SMALL, "model=mostpop", *protocol])
     facts = validate(cfg)
-    _, _, dm, _ = build_data(cfg, facts, derive_seeds(cfg))
+    dm = build_data(cfg, facts, derive_seeds(cfg)).datamodule
     train, val = dm.train.toarray() > 0, dm.val.toarray() > 0
     assert val.any()
     seen = 0
@@ -276,8 +235,8 @@ def test_the_optimizer_comes_from_its_config_with_the_model_learning_rate(tmp_pa
                                                       torch.optim.SGD)):
         cfg = compose_cfg([*SMALL, "model=bpr", "model.lr=0.02", *overrides])
         facts = validate(cfg)
-        _, _, dm, _ = build_data(cfg, facts, derive_seeds(cfg))
-        optimizer = build_model(cfg, dm, derive_seeds(cfg)).configure_optimizers()
+        dm = build_data(cfg, facts, derive_seeds(cfg)).datamodule
+        optimizer = build_model(cfg, dm.data, derive_seeds(cfg)).configure_optimizers()
         assert type(optimizer) is kind
         assert optimizer.param_groups[0]["lr"] == 0.02
     assert optimizer.param_groups[0]["momentum"] == 0.5

@@ -54,6 +54,7 @@ from mmrec.features.lvlm.attributes import build_vocabulary, save_attribute_matr
 from mmrec.features.lvlm.embed import check_pooling, embed_batch
 from mmrec.features.lvlm.generate import GenerationStore, generate_batch, store_key
 from mmrec.features.lvlm.inputs import CHAT_FORMATS, ItemContent, item_contents, open_image
+from mmrec.features.lvlm.keywords import write_keywords_csv
 from mmrec.features.lvlm.loading import LoadedLVLM, LVLMSpec, load_lvlm, resolve_device, resolve_dtype
 from mmrec.features.lvlm.parse import description_text, parse_report
 from mmrec.features.lvlm.prompts import Prompt
@@ -188,6 +189,7 @@ class _Generating(_LVLMSettings):
     max_new_tokens: int
     batch_size: int
     name: str
+    keywords_csv: str | None = None  # also write the answers as the LVLM study's `Image Name,Keywords` CSV
 
     def generation_key(self) -> str:
         return store_key(hash_parts(self._model_parts()), self.prompt, self.max_new_tokens, self._dtype_name())
@@ -225,6 +227,8 @@ class _Generating(_LVLMSettings):
             rep = parse_report([r["attributes"] for r in answered], self.prompt)
             info["parse"] = rep.as_dict()
             log.info("%s [%s, prompt %s]: %s", dataset.name, self.name, self.prompt.id, rep)
+        if self.keywords_csv:
+            info["keywords_csv"] = str(write_keywords_csv(self.keywords_csv, contents, records, self.prompt))
         self.generation_report = info
         return contents, records
 
@@ -269,11 +273,13 @@ class LVLMDescription(_Generating, Encoder):
                  trust_remote_code: bool = False, attn_implementation: str | None = None,
                  model_class: str | None = None, processor_kwargs: Mapping[str, Any] | None = None,
                  text_template: str | None = None, use_text: bool = True, use_image: bool = True,
-                 chat_format: str = "structured", image_placeholder: str = "<image>", name: str = "lvlm_description"):
+                 chat_format: str = "structured", image_placeholder: str = "<image>", name: str = "lvlm_description",
+                 keywords_csv: str | None = None):
         self._setup(model, prompt, revision, dtype, device, device_map, trust_remote_code, attn_implementation,
                     model_class, processor_kwargs, text_template, use_text, use_image, chat_format,
                     image_placeholder)
         self.name = name
+        self.keywords_csv = keywords_csv
         self.modality = modality
         self.modalities = (modality,)
         self.max_new_tokens = int(max_new_tokens)
@@ -315,13 +321,14 @@ class LVLMAttributes(_Generating, Encoder):
                  attn_implementation: str | None = None, model_class: str | None = None,
                  processor_kwargs: Mapping[str, Any] | None = None, text_template: str | None = None,
                  use_text: bool = True, use_image: bool = True, chat_format: str = "structured",
-                 image_placeholder: str = "<image>", name: str = "lvlm_attributes"):
+                 image_placeholder: str = "<image>", name: str = "lvlm_attributes", keywords_csv: str | None = None):
         self._setup(model, prompt, revision, dtype, device, device_map, trust_remote_code, attn_implementation,
                     model_class, processor_kwargs, text_template, use_text, use_image, chat_format,
                     image_placeholder)
         if not self.prompt.structured:
             raise ConfigError(f"encoder '{name}': prompt '{self.prompt.id}' lists no attributes to one-hot encode")
         self.name = name
+        self.keywords_csv = keywords_csv
         self.modality = modality
         self.modalities = (modality,)
         self.top_n = int(top_n)

@@ -1,7 +1,8 @@
 """Parse a generated answer into attribute -> value pairs, robustly, and turn the pairs into description text.
 
 Accepted forms (any casing, any mix): ``Category: feeding`` lines; bracketed values ``Category: [feeding]``
-(also with a missing or extra bracket); bracketed names ``[Category]: feeding``; ``Category = feeding``,
+(also with a missing or extra bracket); bracketed names ``[Category]: feeding``; the LVLM study's
+``[Category] {Feeding}, [Age Group] {Infant}, ...`` (``prompts@encoder.prompt=baby_paper``); ``Category = feeding``,
 ``Category - feeding``, ``Category [feeding]``; markdown (``**Category:** feeding``, ``- Category: ...``,
 numbered lists); several pairs on one line (``Category: feeding, Age Group: infant``); JSON-like objects;
 attribute names written as a synonym from the prompt (``Age`` for ``Age Group``) or with ``_``/``-`` for spaces.
@@ -54,14 +55,14 @@ def _key_regex(aliases: Iterable[str]) -> re.Pattern[str]:
         r"(?<![0-9A-Za-z])[\*_\"'`\[]*\s*"  # start of a word, optional opening decoration
         rf"(?P<key>{alternation})"
         r"\s*[\*_\"'`\]]*\s*"  # optional closing decoration
-        r"(?::|=|[-–—](?=\s)|(?=\[))",  # the separator: ':', '=', a spaced dash, or an opening bracket
+        r"(?::|=|[-–—](?=\s)|(?=\[)|(?=\{))",  # the separator: ':', '=', a spaced dash, an opening [ or {
         re.IGNORECASE,
     )
 
 
 def clean_value(value: str) -> str | None:
     """A value without decoration and trailing punctuation; None for placeholders."""
-    value = value.replace("[", " ").replace("]", " ").replace("**", " ")
+    value = value.replace("[", " ").replace("]", " ").replace("{", " ").replace("}", " ").replace("**", " ")
     value = " ".join(value.split()).strip(_EDGE)
     if normalise_name(value) in _PLACEHOLDER_NAMES or not re.search(r"[0-9A-Za-z]", value):
         return None
