@@ -41,6 +41,7 @@ test-fast: setup
 
 lint: setup  ## ruff over the tree, pyright (basic) over mmrec/ (pyrightconfig.json); CI runs it before the tests
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pyright
 
 clean-outputs:

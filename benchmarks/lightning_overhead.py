@@ -61,8 +61,12 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     ds = load_dataset("baby", format="mmrec", data_dir=str(args.data.parent))
     rng = np.random.default_rng(0)
-    feats = ItemFeatures({"text": torch.from_numpy(rng.standard_normal((ds.n_items, 384), dtype=np.float32)),
-                          "image": torch.from_numpy(rng.random((ds.n_items, 4096), dtype=np.float32))})
+    feats = ItemFeatures(
+        {
+            "text": torch.from_numpy(rng.standard_normal((ds.n_items, 384), dtype=np.float32)),
+            "image": torch.from_numpy(rng.random((ds.n_items, 4096), dtype=np.float32)),
+        }
+    )
     dm = GraphDataModule(ds, feats, batch_size=2048, seed=0)
     device = torch.device(args.device)
     bare = make_model(args.model, dm).to(device)
@@ -86,8 +90,14 @@ def main() -> None:
 
     # wall seconds, and the process's CPU seconds (robust to other processes competing for the cores; with
     # OMP_WAIT_POLICY=PASSIVE and one thread it is the work done)
-    times: dict[str, list[float]] = {"bare": [], "lightning": [], "validation": [], "cycle": [], "bare_cpu": [],
-                                     "lightning_cpu": []}
+    times: dict[str, list[float]] = {
+        "bare": [],
+        "lightning": [],
+        "validation": [],
+        "cycle": [],
+        "bare_cpu": [],
+        "lightning_cpu": [],
+    }
 
     class Alternate(pl.Callback):
         start: float | None = None
@@ -116,22 +126,37 @@ def main() -> None:
 
     trainer_name = "gpu" if device.type == "cuda" else "default"
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("train", overrides=[f"model={args.model}", f"trainer={trainer_name}",
-                                          f"trainer.max_epochs={args.epochs}", f"paths.output_dir={out}"])
+        cfg = compose(
+            "train",
+            overrides=[
+                f"model={args.model}",
+                f"trainer={trainer_name}",
+                f"trainer.max_epochs={args.epochs}",
+                f"paths.output_dir={out}",
+            ],
+        )
     model = make_model(args.model, dm)
     callbacks = [instantiate(c) for c in cfg.callbacks.values()] + [Alternate()]
-    loggers = _loggers(cfg, out, "overhead", {"dataset": "baby", "model": args.model, "encoder": "random",
-                                              "knockout": "none"})
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, default_root_dir=str(out),
-                          plugins=[AtomicCheckpointIO()])
+    loggers = _loggers(
+        cfg, out, "overhead", {"dataset": "baby", "model": args.model, "encoder": "random", "knockout": "none"}
+    )
+    trainer = instantiate(
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=loggers or False,
+        default_root_dir=str(out),
+        plugins=[AtomicCheckpointIO()],
+    )
     trainer.fit(model, datamodule=dm)
 
     def summary(xs: list[float]) -> str:
         rest = xs[1:] or xs  # the first epoch of each pays one-off costs
         return f"median {statistics.median(rest):.2f} s (epochs {', '.join(f'{x:.2f}' for x in xs)})"
 
-    bare_s, light_s = statistics.median(times["bare"][1:] or times["bare"]), statistics.median(
-        times["lightning"][1:] or times["lightning"])
+    bare_s, light_s = (
+        statistics.median(times["bare"][1:] or times["bare"]),
+        statistics.median(times["lightning"][1:] or times["lightning"]),
+    )
     print(f"{args.model} on the Baby graph, {args.device}, {args.threads} threads, {len(batches)} batches/epoch")
     print(f"  bare loop        {summary(times['bare'])}")
     print(f"  train.py's path  {summary(times['lightning'])}")
@@ -145,10 +170,18 @@ def main() -> None:
     print(f"  CPU seconds      bare {summary(times['bare_cpu'])}")
     print(f"                   train.py's path {summary(times['lightning_cpu'])}")
     print(f"  overhead         {100 * (light_c / bare_c - 1):+.1f}% (process CPU time)")
-    record = {"model": args.model, "device": args.device, "bare_s": times["bare"], "lightning_s": times["lightning"],
-              "validation_s": times["validation"], "cycle_s": times["cycle"], "overhead": light_s / bare_s - 1,
-              "bare_cpu_s": times["bare_cpu"], "lightning_cpu_s": times["lightning_cpu"],
-              "load": os.getloadavg()}
+    record = {
+        "model": args.model,
+        "device": args.device,
+        "bare_s": times["bare"],
+        "lightning_s": times["lightning"],
+        "validation_s": times["validation"],
+        "cycle_s": times["cycle"],
+        "overhead": light_s / bare_s - 1,
+        "bare_cpu_s": times["bare_cpu"],
+        "lightning_cpu_s": times["lightning_cpu"],
+        "load": os.getloadavg(),
+    }
     print(json.dumps(record))
     if args.json:
         args.json.write_text(json.dumps(record) + "\n")

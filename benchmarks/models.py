@@ -34,8 +34,24 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_MODELS = ["bpr", "lightgcn", "vbpr", "freedom", "mmgcn", "grcn", "dualgnn", "lattice", "slmrec", "bm3",
-                  "mgcn", "dragon", "lgmrec", "smore", "damrs", "pgl"]
+DEFAULT_MODELS = [
+    "bpr",
+    "lightgcn",
+    "vbpr",
+    "freedom",
+    "mmgcn",
+    "grcn",
+    "dualgnn",
+    "lattice",
+    "slmrec",
+    "bm3",
+    "mgcn",
+    "dragon",
+    "lgmrec",
+    "smore",
+    "damrs",
+    "pgl",
+]
 
 
 DEVICE = "cpu"  # set by run_one (--device)
@@ -97,6 +113,7 @@ def product_time(p) -> float:
             y = a @ b
             if p.grad_left or p.grad_right:
                 y.backward(grad)
+
     grad = torch.randn(p.m, p.n, device=device)
     with torch.enable_grad():
         run()
@@ -112,8 +129,11 @@ def products_time(products, show: bool = False) -> float:
         total += t
         if show:
             kind = f"sparse nnz={p.nnz:,}" if p.sparse else "dense"
-            print(f"  {t * 1e3:9.2f} ms  {p.label}  [{p.m}, {p.k}] @ [{p.k}, {p.n}] ×{p.count} {kind} "
-                  f"grads={'L' * p.grad_left}{'R' * p.grad_right}", file=sys.stderr)
+            print(
+                f"  {t * 1e3:9.2f} ms  {p.label}  [{p.m}, {p.k}] @ [{p.k}, {p.n}] ×{p.count} {kind} "
+                f"grads={'L' * p.grad_left}{'R' * p.grad_right}",
+                file=sys.stderr,
+            )
     return total
 
 
@@ -136,8 +156,12 @@ def run_one(name: str, data_path: Path, threads: int, show_products: bool = Fals
 
     ds = load_dataset("baby", format="mmrec", data_dir=str(data_path.parent))
     rng = np.random.default_rng(0)
-    feats = ItemFeatures({"text": torch.from_numpy(rng.standard_normal((ds.n_items, 384), dtype=np.float32)),
-                          "image": torch.from_numpy(rng.random((ds.n_items, 4096), dtype=np.float32))})
+    feats = ItemFeatures(
+        {
+            "text": torch.from_numpy(rng.standard_normal((ds.n_items, 384), dtype=np.float32)),
+            "image": torch.from_numpy(rng.random((ds.n_items, 4096), dtype=np.float32)),
+        }
+    )
     dm = GraphDataModule(ds, feats, batch_size=2048, seed=0)
     t0 = time.perf_counter()
     model = make_model(name, dm).to(device)
@@ -164,7 +188,8 @@ def run_one(name: str, data_path: Path, threads: int, show_products: bool = Fals
     u, i = torch.randn(ds.n_users, score.k, device=device), torch.randn(ds.n_items, score.k, device=device)
     block = dm.eval_block_users
     eval_kernels = products_time([p for p in listed if p.label != "score"]) + timed(
-        lambda: [torch.topk(u[s:s + block] @ i.T, 50) for s in range(0, ds.n_users, block)])
+        lambda: [torch.topk(u[s : s + block] @ i.T, 50) for s in range(0, ds.n_users, block)]
+    )
     # ---- the model's own epoch and evaluation -----------------------------------------------------------------
     model.train()
 
@@ -197,11 +222,18 @@ def run_one(name: str, data_path: Path, threads: int, show_products: bool = Fals
     adam_s = min(timed(adam.step) for _ in range(5))
     epoch_kernels = step_kernels + len(batches) * adam_s
     return {
-        "model": name, "build_s": build, "epoch_s": epoch_s, "epoch_kernels_s": epoch_kernels,
-        "epoch_ratio": epoch_s / max(epoch_kernels, 1e-9), "eval_s": eval_s, "eval_kernels_s": eval_kernels,
+        "model": name,
+        "build_s": build,
+        "epoch_s": epoch_s,
+        "epoch_kernels_s": epoch_kernels,
+        "epoch_ratio": epoch_s / max(epoch_kernels, 1e-9),
+        "eval_s": eval_s,
+        "eval_kernels_s": eval_kernels,
         "eval_ratio": eval_s / max(eval_kernels, 1e-9),
-        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, "batches": len(batches),
-        "device": device, "peak_gpu_gb": torch.cuda.max_memory_allocated() / 2**30 if device != "cpu" else None,
+        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        "batches": len(batches),
+        "device": device,
+        "peak_gpu_gb": torch.cuda.max_memory_allocated() / 2**30 if device != "cpu" else None,
         "gpu": torch.cuda.get_device_name() if device != "cpu" else None,
     }
 
@@ -231,17 +263,38 @@ def main() -> None:
         if not (REPO / "conf" / "model" / f"{name}.yaml").exists():
             console.print(f"[yellow]skipping {name}: no conf/model/{name}.yaml[/yellow]")
             continue
-        p = subprocess.run([sys.executable, __file__, "--one", name, "--data", str(args.data),
-                            "--threads", str(args.threads), "--device", args.device,
-                            *(["--products"] if args.products else [])],
-                           capture_output=True, text=True)
+        p = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--one",
+                name,
+                "--data",
+                str(args.data),
+                "--threads",
+                str(args.threads),
+                "--device",
+                args.device,
+                *(["--products"] if args.products else []),
+            ],
+            capture_output=True,
+            text=True,
+        )
         if p.returncode != 0:
             console.print(f"[red]{name} failed[/red]: {p.stderr.strip().splitlines()[-1] if p.stderr else ''}")
             continue
         r = json.loads(p.stdout.strip().splitlines()[-1])
-        table.add_row(name, f"{r['epoch_s']:.1f}", f"{r['epoch_kernels_s']:.1f}", f"{r['epoch_ratio']:.2f}",
-                      f"{r['eval_s']:.2f}", f"{r['eval_kernels_s']:.2f}", f"{r['eval_ratio']:.2f}",
-                      f"{r['peak_gpu_gb'] if args.device != 'cpu' else r['peak_rss_gb']:.2f}", f"{r['build_s']:.1f}")
+        table.add_row(
+            name,
+            f"{r['epoch_s']:.1f}",
+            f"{r['epoch_kernels_s']:.1f}",
+            f"{r['epoch_ratio']:.2f}",
+            f"{r['eval_s']:.2f}",
+            f"{r['eval_kernels_s']:.2f}",
+            f"{r['eval_ratio']:.2f}",
+            f"{r['peak_gpu_gb'] if args.device != 'cpu' else r['peak_rss_gb']:.2f}",
+            f"{r['build_s']:.1f}",
+        )
         if args.json:
             with args.json.open("a") as f:
                 f.write(json.dumps(r) + "\n")

@@ -52,19 +52,27 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "bm3": {"mmrec": "BM3", "ref": {"n_layers": 1, "reg_weight": 0.1, "dropout": 0.5}, "ours": {}},
     "lattice": {"mmrec": "LATTICE", "ref": {"reg_weight": 1e-5, "learning_rate": 5e-4}, "ours": {}},
     "mgcn": {"mmrec": "MGCN", "ref": {"cl_loss": 0.01}, "ours": {}},
-    "smore": {"mmrec": "SMORE", "ref": {"n_ui_layers": 4, "image_knn_k": 40, "text_knn_k": 15,
-                                        "reg_weight": 1e-4, "dropout_rate": 0.1}, "ours": {}},
+    "smore": {
+        "mmrec": "SMORE",
+        "ref": {"n_ui_layers": 4, "image_knn_k": 40, "text_knn_k": 15, "reg_weight": 1e-4, "dropout_rate": 0.1},
+        "ours": {},
+    },
     "pgl": {"mmrec": "PGL", "ref": {"reg_weight": 0.0, "dropout": 0.2, "mode": "local"}, "ours": {}},
     "lgmrec": {"mmrec": "LGMRec", "ref": {}, "ours": {}},
     "damrs": {"mmrec": "DAMRS", "ref": {}, "ours": {}},
-    "dualgnn": {"mmrec": "DualGNN", "ref": {"reg_weight": 0.1, "learning_rate": 1e-3, "aggr_mode": "add"},
-                "ours": {}},
-    "dragon": {"mmrec": "DRAGON", "ref": {"reg_weight": 1e-3, "learning_rate": 1e-3, "aggr_mode": "add"},
-               "ours": {"lr": 1e-3}},
+    "dualgnn": {"mmrec": "DualGNN", "ref": {"reg_weight": 0.1, "learning_rate": 1e-3, "aggr_mode": "add"}, "ours": {}},
+    "dragon": {
+        "mmrec": "DRAGON",
+        "ref": {"reg_weight": 1e-3, "learning_rate": 1e-3, "aggr_mode": "add"},
+        "ours": {"lr": 1e-3},
+    },
     "mmgcn": {"mmrec": "MMGCN", "ref": {"reg_weight": 1e-5, "learning_rate": 1e-3}, "ours": {}},
     "grcn": {"mmrec": "GRCN", "ref": {"reg_weight": 1e-5, "learning_rate": 1e-3}, "ours": {}},
-    "slmrec": {"mmrec": "SLMRec", "ref": {"learning_rate": 0.01, "ssl_temp": 0.2, "ssl_alpha": 0.1, "reg": 1e-4},
-               "ours": {}},
+    "slmrec": {
+        "mmrec": "SLMRec",
+        "ref": {"learning_rate": 0.01, "ssl_temp": 0.2, "ssl_alpha": 0.1, "reg": 1e-4},
+        "ours": {},
+    },
 }
 
 DATASET_YAML = """# Written by mmrec's benchmarks/parity.py: MMRec dataset config for {name} (MMRec layout).
@@ -120,13 +128,19 @@ def prepare_dataset(checkout: Path, name: str, source: Path, ours_python: str, m
         raise SystemExit(f"dataset {name}: {inter} does not exist")
     mods = [p.name[: -len("_feat.npy")] for p in feats]
     if "image" not in mods or len(mods) != 2:
-        raise SystemExit(f"dataset {name}: {source} needs image_feat.npy and exactly one other <m>_feat.npy "
-                         f"(MMRec has a vision and a text slot); found {mods}")
+        raise SystemExit(
+            f"dataset {name}: {source} needs image_feat.npy and exactly one other <m>_feat.npy "
+            f"(MMRec has a vision and a text slot); found {mods}"
+        )
     other = next(m for m in mods if m != "image")
     out = checkout / "data" / name
     stamp = out / "mmrec_parity_source.json"
-    want = {"inter": _sha(inter), "image": _sha(source / "image_feat.npy"), other: _sha(source / f"{other}_feat.npy"),
-            "text_slot": other}
+    want = {
+        "inter": _sha(inter),
+        "image": _sha(source / "image_feat.npy"),
+        other: _sha(source / f"{other}_feat.npy"),
+        "text_slot": other,
+    }
     if not (stamp.exists() and json.loads(stamp.read_text()) == want):
         out.mkdir(parents=True, exist_ok=True)
         for p in out.glob("*.pt"):
@@ -147,8 +161,17 @@ def prepare_dataset(checkout: Path, name: str, source: Path, ours_python: str, m
     if not (out / "user_graph_dict.npy").exists():
         subprocess.run([mmrec_python, str(checkout / "tools" / "gen_user_graph_dict.py"), "-d", name], check=True)
     if not (out / "item_graph_dict_2.npy").exists():
-        subprocess.run([ours_python, str(HERE / "parity.py"), "--write-item-graph-dict", str(out / f"{name}.inter"),
-                        str(out / "item_graph_dict_2.npy")], check=True, cwd=ROOT)
+        subprocess.run(
+            [
+                ours_python,
+                str(HERE / "parity.py"),
+                "--write-item-graph-dict",
+                str(out / f"{name}.inter"),
+                str(out / "item_graph_dict_2.npy"),
+            ],
+            check=True,
+            cwd=ROOT,
+        )
     return out
 
 
@@ -163,8 +186,10 @@ def write_item_graph_dict(inter: Path, target: Path, k: int = 2, min_count: int 
     df = pd.read_csv(inter, sep="\t")
     tr = df[df["x_label"] == 0]
     n_users, n_items = int(df["userID"].max()) + 1, int(df["itemID"].max()) + 1
-    train = sp.csr_matrix((np.ones(len(tr), dtype=np.float32), (tr["userID"].to_numpy(), tr["itemID"].to_numpy())),
-                          shape=(n_users, n_items))
+    train = sp.csr_matrix(
+        (np.ones(len(tr), dtype=np.float32), (tr["userID"].to_numpy(), tr["itemID"].to_numpy())),
+        shape=(n_users, n_items),
+    )
     train.data[:] = 1.0
     rows, cols = cooccurrence_knn_edges(train, k, min_count, ties="lowest_index")
     counts = (train.T @ train).tocsr()
@@ -180,8 +205,17 @@ def write_item_graph_dict(inter: Path, target: Path, k: int = 2, min_count: int 
 
 
 # ---- one run per side ----------------------------------------------------------------------------------------
-def run_mmrec_side(checkout: Path, python: str, model: str, dataset: str, seed: int, epochs: int | None,
-                   device: str, folder: Path, threads: int | None) -> dict[str, Any]:
+def run_mmrec_side(
+    checkout: Path,
+    python: str,
+    model: str,
+    dataset: str,
+    seed: int,
+    epochs: int | None,
+    device: str,
+    folder: Path,
+    threads: int | None,
+) -> dict[str, Any]:
     s = SETTINGS[model]
     args = [python, str(checkout / "src" / "run_fixed.py"), "-m", s["mmrec"], "-d", dataset, f"--seed={seed}"]
     args += [f"--{k}={_yaml_value(v)}" for k, v in s["ref"].items()]
@@ -206,16 +240,28 @@ def run_mmrec_side(checkout: Path, python: str, model: str, dataset: str, seed: 
     return rec
 
 
-def run_ours_side(python: str, model: str, dataset: str, data_dir: Path, seed: int, epochs: int | None,
-                  device: str, folder: Path) -> dict[str, Any]:
+def run_ours_side(
+    python: str, model: str, dataset: str, data_dir: Path, seed: int, epochs: int | None, device: str, folder: Path
+) -> dict[str, Any]:
     s = SETTINGS[model]
     run_dir = folder / "run"
     timer = folder / "epoch_times.jsonl"
-    args = [python, str(ROOT / "train.py"), f"model={model}", f"dataset={dataset}", f"dataset.data_dir={data_dir}",
-            "dataset.modalities=[image,text]", "protocol=mmrec", f"seed={seed}", "logger=none",
-            f"hydra.run.dir={run_dir}", "trainer.enable_progress_bar=false",
-            "+callbacks.epoch_timer._target_=parity_timer.EpochTimer", f"+callbacks.epoch_timer.path={timer}",
-            f"trainer.accelerator={'gpu' if device == 'cuda' else 'cpu'}"]
+    args = [
+        python,
+        str(ROOT / "train.py"),
+        f"model={model}",
+        f"dataset={dataset}",
+        f"dataset.data_dir={data_dir}",
+        "dataset.modalities=[image,text]",
+        "protocol=mmrec",
+        f"seed={seed}",
+        "logger=none",
+        f"hydra.run.dir={run_dir}",
+        "trainer.enable_progress_bar=false",
+        "+callbacks.epoch_timer._target_=parity_timer.EpochTimer",
+        f"+callbacks.epoch_timer.path={timer}",
+        f"trainer.accelerator={'gpu' if device == 'cuda' else 'cpu'}",
+    ]
     args += [f"model.{k}={_yaml_value(v)}" for k, v in s["ours"].items()]
     if epochs is not None:
         args += [f"trainer.max_epochs={epochs}", "callbacks.early_stopping.patience=1000000"]
@@ -281,15 +327,26 @@ def main() -> None:
     ap.add_argument("--mmrec", type=Path, help="an MMRec checkout (enoche/MMRec; e775373 tested)")
     ap.add_argument("--models", default=",".join(SETTINGS), help="comma list (default: all, priority order)")
     ap.add_argument("--datasets", default="tiktok", help="comma list of dataset names")
-    ap.add_argument("--data-root", type=Path, default=ROOT.parent / "shared" / "datasets",
-                    help="folder holding <dataset>/ in the MMRec layout (default ../shared/datasets)")
+    ap.add_argument(
+        "--data-root",
+        type=Path,
+        default=ROOT.parent / "shared" / "datasets",
+        help="folder holding <dataset>/ in the MMRec layout (default ../shared/datasets)",
+    )
     ap.add_argument("--seeds", default="5", help="a count N (seeds 1..N) or a comma list")
     ap.add_argument("--epochs", type=int, default=None, help="matched fixed epochs (default: early stopping)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    ap.add_argument("--out", type=Path, default=Path(os.environ.get("MMREC_PARITY_OUT",
-                                                                    Path.home() / ".cache" / "mmrec" / "parity")))
-    ap.add_argument("--tools", type=Path, default=ROOT.parent / "shared" / "mmrec-cpu",
-                    help="folder with run_fixed.py, gen_user_graph_dict.py, CPU_PATCHES.diff")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=Path(os.environ.get("MMREC_PARITY_OUT", Path.home() / ".cache" / "mmrec" / "parity")),
+    )
+    ap.add_argument(
+        "--tools",
+        type=Path,
+        default=ROOT.parent / "shared" / "mmrec-cpu",
+        help="folder with run_fixed.py, gen_user_graph_dict.py, CPU_PATCHES.diff",
+    )
     ap.add_argument("--apply-patches", action="store_true", help="git apply <tools>/CPU_PATCHES.diff if needed")
     ap.add_argument("--mmrec-python", default=None, help="MMRec's interpreter (default <checkout>/.venv/bin/python)")
     ap.add_argument("--sides", default="MMRec,mmrec", help="which sides to run (the table shows what exists)")
@@ -326,8 +383,9 @@ def main() -> None:
                         print(f"[parity] {d} {m} {side} seed {s} ...", flush=True)
                         try:
                             if side == "MMRec":
-                                rec = run_mmrec_side(checkout, mmrec_python, m, d, s, a.epochs, a.device, folder,
-                                                     a.threads)
+                                rec = run_mmrec_side(
+                                    checkout, mmrec_python, m, d, s, a.epochs, a.device, folder, a.threads
+                                )
                             else:
                                 rec = run_ours_side(sys.executable, m, d, data_dir, s, a.epochs, a.device, folder)
                         except RuntimeError as e:
@@ -339,14 +397,18 @@ def main() -> None:
                         tmp.write_text(json.dumps(rec, indent=1))
                         os.replace(tmp, path)
                         path.with_suffix(".lock").unlink(missing_ok=True)
-                        print(f"[parity]   test recall@20 {rec['test']['recall@20']:.4f} best epoch "
-                              f"{rec['best_epoch']}", flush=True)
+                        print(
+                            f"[parity]   test recall@20 {rec['test']['recall@20']:.4f} best epoch {rec['best_epoch']}",
+                            flush=True,
+                        )
     rows = parity_lib.summarise(load_records(a.out, datasets, models, seeds, a.epochs))
     print(parity_lib.format_table(rows))
     if rows:
         v = parity_lib.verdict(rows)
-        print(f"\nbeyond ±3% and significant (p<0.05): {v['failing'] or 'none'}; mmrec below MMRec in "
-              f"{v['n_below']}/{v['n_models']} models (sign test p = {v['sign_test_p']:.2f})")
+        print(
+            f"\nbeyond ±3% and significant (p<0.05): {v['failing'] or 'none'}; mmrec below MMRec in "
+            f"{v['n_below']}/{v['n_models']} models (sign test p = {v['sign_test_p']:.2f})"
+        )
 
 
 if __name__ == "__main__":

@@ -105,13 +105,16 @@ def mmrec_log_record(run: LogRun, metrics: Sequence[str] = DEFAULT_METRICS) -> d
         "nan_loss": run.nan_loss,
         "train_s": [e["train_s"] for e in ordered if "train_s" in e],
         "eval_s": [e["eval_s"] for e in ordered if "eval_s" in e],
-        "curve": {str(k): {"valid": v.get("valid", {}).get(metrics[0]), "test": v.get("test", {}).get(metrics[0])}
-                  for k, v in sorted(run.epochs.items())},
+        "curve": {
+            str(k): {"valid": v.get("valid", {}).get(metrics[0]), "test": v.get("test", {}).get(metrics[0])}
+            for k, v in sorted(run.epochs.items())
+        },
     }
 
 
-def ours_record(summary: dict[str, Any], epoch_times: Sequence[dict[str, float]],
-                metrics: Sequence[str] = DEFAULT_METRICS) -> dict[str, Any]:
+def ours_record(
+    summary: dict[str, Any], epoch_times: Sequence[dict[str, float]], metrics: Sequence[str] = DEFAULT_METRICS
+) -> dict[str, Any]:
     """The record of one mmrec run from its ``summary.json`` and the per-epoch timestamps the harness's
     callback wrote (``train_start``, ``val_start``, ``val_end`` per epoch)."""
     if summary.get("status") != "completed":
@@ -201,8 +204,14 @@ def format_table(rows: Sequence[dict[str, Any]], metrics: Sequence[str] = DEFAUL
     head = ["dataset", "model", "seeds MMRec/mmrec"]
     for m in metrics:
         head += [f"{m} MMRec", f"{m} mmrec", f"gap {m}", f"p {m}"]
-    head += ["best epoch MMRec", "best epoch mmrec", "train s/ep MMRec", "train s/ep mmrec",
-             "eval s/ep MMRec", "eval s/ep mmrec"]
+    head += [
+        "best epoch MMRec",
+        "best epoch mmrec",
+        "train s/ep MMRec",
+        "train s/ep mmrec",
+        "eval s/ep MMRec",
+        "eval s/ep mmrec",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["dataset"], r["model"], f"{r['MMRec.n']}/{r['mmrec.n']}"]
@@ -210,8 +219,10 @@ def format_table(rows: Sequence[dict[str, Any]], metrics: Sequence[str] = DEFAUL
             for side in SIDES:
                 mean, sd = r[f"{side}.{m}"]
                 cells.append(f"{_fmt(mean, '.4f')} ± {_fmt(sd, '.4f')}")
-            cells += [_fmt(r[f"gap.{m}"] * 100, "+.1f") + "%" if not math.isnan(r[f"gap.{m}"]) else "—",
-                      _fmt(r[f"p.{m}"], ".2f")]
+            cells += [
+                _fmt(r[f"gap.{m}"] * 100, "+.1f") + "%" if not math.isnan(r[f"gap.{m}"]) else "—",
+                _fmt(r[f"p.{m}"], ".2f"),
+            ]
         for side in SIDES:
             mean, sd = r[f"{side}.best_epoch"]
             cells.append(f"{_fmt(mean, '.0f')} ± {_fmt(sd, '.0f')}")
@@ -222,13 +233,19 @@ def format_table(rows: Sequence[dict[str, Any]], metrics: Sequence[str] = DEFAUL
     return "\n".join(lines)
 
 
-def verdict(rows: Sequence[dict[str, Any]], metric: str = "recall@20", margin: float = 0.03,
-            alpha: float = 0.05) -> dict[str, Any]:
+def verdict(
+    rows: Sequence[dict[str, Any]], metric: str = "recall@20", margin: float = 0.03, alpha: float = 0.05
+) -> dict[str, Any]:
     """The issue's target: models whose gap of means is beyond ``±margin`` *and* significant, and the sign
     balance of the gaps across models (a one-sided bias shows as all gaps of one sign)."""
-    failing = [r["model"] for r in rows
-               if not math.isnan(r[f"gap.{metric}"]) and abs(r[f"gap.{metric}"]) > margin
-               and not math.isnan(r[f"p.{metric}"]) and r[f"p.{metric}"] < alpha]
+    failing = [
+        r["model"]
+        for r in rows
+        if not math.isnan(r[f"gap.{metric}"])
+        and abs(r[f"gap.{metric}"]) > margin
+        and not math.isnan(r[f"p.{metric}"])
+        and r[f"p.{metric}"] < alpha
+    ]
     gaps = [r[f"gap.{metric}"] for r in rows if not math.isnan(r[f"gap.{metric}"])]
     below = sum(g < 0 for g in gaps)
     sign_p = float(stats.binomtest(below, len(gaps)).pvalue) if gaps else math.nan

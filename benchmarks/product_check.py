@@ -33,8 +33,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="*", default=DEFAULT_MODELS)
     args = parser.parse_args()
-    ds = load_dataset("synthetic-check", format="synthetic", split={"seed": 0},
-                      synthetic=dict(n_users=400, n_items=300, interactions_per_user=14, data_seed=3))
+    ds = load_dataset(
+        "synthetic-check",
+        format="synthetic",
+        split={"seed": 0},
+        synthetic=dict(n_users=400, n_items=300, interactions_per_user=14, data_seed=3),
+    )
     dm = GraphDataModule(ds, ds.features, batch_size=512, seed=0)
 
     def ratio(claimed: int, done: int) -> str:
@@ -56,10 +60,12 @@ def main() -> None:
         with torch.no_grad():
             done_eval = count_work(lambda m=model: m.score(torch.arange(dm.data.n_users)))
         listed_eval = yardstick.inference(model)
-        print(f"{name:10s} {ratio(total_flops(listed, False), done['dense']):>11s} "
-              f"{ratio(total_flops(listed, True), done['sparse']):>7s} | "
-              f"{ratio(total_flops(listed_eval, False), done_eval['dense']):>10s} "
-              f"{ratio(total_flops(listed_eval, True), done_eval['sparse']):>7s}")
+        print(
+            f"{name:10s} {ratio(total_flops(listed, False), done['dense']):>11s} "
+            f"{ratio(total_flops(listed, True), done['sparse']):>7s} | "
+            f"{ratio(total_flops(listed_eval, False), done_eval['dense']):>10s} "
+            f"{ratio(total_flops(listed_eval, True), done_eval['sparse']):>7s}"
+        )
 
 
 if __name__ == "__main__":

@@ -42,9 +42,7 @@ from mmrec.report.statistics import compare_tables, outcome_of  # noqa: E402
 def decide(cond: np.ndarray, full: np.ndarray, settings: ReportSettings) -> str:
     """The report's outcome for one comparison that is alone in its family (Holm p = p)."""
     seeds = tuple(range(1, cond.shape[0] + 1))
-    row = compare_tables(
-        Comparison(cond, full, True, seeds, seeds, "seeds × users"), settings, descriptive=False
-    )
+    row = compare_tables(Comparison(cond, full, True, seeds, seeds, "seeds × users"), settings, descriptive=False)
     outcome, _ = outcome_of(
         row.get("claim", ""),
         row.get("p_claim", math.nan),
@@ -134,11 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             if abs(eff) >= d - 1e-12 and r["equivalent"] > args.alpha + tol:
                 failures.append(f"Δ={eff:+g}, {n_seeds} seeds: equivalent {r['equivalent']:.3f} > α")
             right = "worse" if eff < 0 else "better"
-            if (
-                abs(abs(eff) - 2 * d) < 1e-12
-                and n_seeds == 5
-                and r[right] < 0.8 - 2 * math.sqrt(0.16 / args.n_sims)
-            ):
+            if abs(abs(eff) - 2 * d) < 1e-12 and n_seeds == 5 and r[right] < 0.8 - 2 * math.sqrt(0.16 / args.n_sims):
                 failures.append(f"Δ={eff:+g}, 5 seeds: {right} {r[right]:.3f} < 0.80")
             if agree != checked:
                 failures.append(f"Δ={eff:+g}, {n_seeds} seeds: files and tables disagree")

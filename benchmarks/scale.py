@@ -49,9 +49,12 @@ def load(size: str, with_features: bool):
         if not with_features:
             return ds, None
         rng = np.random.default_rng(0)
-        return ds, ItemFeatures({
-            "text": torch.from_numpy(rng.standard_normal((ds.n_items, 384), dtype=np.float32)),
-            "image": torch.from_numpy(rng.random((ds.n_items, 4096), dtype=np.float32))})
+        return ds, ItemFeatures(
+            {
+                "text": torch.from_numpy(rng.standard_normal((ds.n_items, 384), dtype=np.float32)),
+                "image": torch.from_numpy(rng.random((ds.n_items, 4096), dtype=np.float32)),
+            }
+        )
     users, items = (int(v) for v in size.split("x"))
     modalities = {"text": {"dim": 384, "signal": 0.9}, "image": {"dim": 4096, "signal": 0.4}} if with_features else {}
     ds = make_synthetic(n_users=users, n_items=items, interactions_per_user=20, modalities=modalities)
@@ -100,10 +103,20 @@ def run_one(size: str, name: str, threads: int) -> dict:
             model._eval_step(b)
         metrics = model._evaluator.compute()
     timing["eval_s"] = time.perf_counter() - t
-    return {"size": size, "model": name, "n_users": ds.n_users, "n_items": ds.n_items,
-            "n_train": int(dm.train.nnz), "batches": n_batches, **timing, "recall@20": metrics["recall@20"],
-            "knn": dm.data.knn_builds, "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-            "load": uptime_load(), "threads": threads}
+    return {
+        "size": size,
+        "model": name,
+        "n_users": ds.n_users,
+        "n_items": ds.n_items,
+        "n_train": int(dm.train.nnz),
+        "batches": n_batches,
+        **timing,
+        "recall@20": metrics["recall@20"],
+        "knn": dm.data.knn_builds,
+        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        "load": uptime_load(),
+        "threads": threads,
+    }
 
 
 def run_knn(n: int, modality: str, method: str, threads: int) -> dict:
@@ -115,11 +128,23 @@ def run_knn(n: int, modality: str, method: str, threads: int) -> dict:
     from mmrec.data.synthetic import make_synthetic
 
     dim, signal = (384, 0.9) if modality == "text" else (4096, 0.4)
-    ds = make_synthetic(n_users=100, n_items=n, interactions_per_user=4, sampler="blocked",
-                        modalities={modality: {"dim": dim, "signal": signal}})
+    ds = make_synthetic(
+        n_users=100,
+        n_items=n,
+        interactions_per_user=4,
+        sampler="blocked",
+        modalities={modality: {"dim": dim, "signal": signal}},
+    )
     _, _, info = build_knn(ds.features.tensors[modality], 10, method, recall_sample=1000)
-    return {"knn": True, "n_items": n, "modality": modality, **info, "load": uptime_load(), "threads": threads,
-            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+    return {
+        "knn": True,
+        "n_items": n,
+        "modality": modality,
+        **info,
+        "load": uptime_load(),
+        "threads": threads,
+        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+    }
 
 
 def exponent(xs: list[float], ys: list[float]) -> float | None:
@@ -132,11 +157,15 @@ def exponent(xs: list[float], ys: list[float]) -> float | None:
 
 def report(rows: list[dict]) -> None:
     runs = [r for r in rows if not r.get("knn") and "error" not in r]
-    print(f"\n{'size':>16} {'model':>9} {'data s':>8} {'dm s':>7} {'build s':>8} {'epoch s':>8} {'eval s':>8} "
-          f"{'peak GB':>8} {'load':>5}")
+    print(
+        f"\n{'size':>16} {'model':>9} {'data s':>8} {'dm s':>7} {'build s':>8} {'epoch s':>8} {'eval s':>8} "
+        f"{'peak GB':>8} {'load':>5}"
+    )
     for r in runs:
-        print(f"{r['size']:>16} {r['model']:>9} {r['data_s']:8.1f} {r['datamodule_s']:7.1f} {r['build_s']:8.1f} "
-              f"{r['epoch_s']:8.1f} {r['eval_s']:8.1f} {r['peak_rss_gb']:8.2f} {r['load']:5.1f}")
+        print(
+            f"{r['size']:>16} {r['model']:>9} {r['data_s']:8.1f} {r['datamodule_s']:7.1f} {r['build_s']:8.1f} "
+            f"{r['epoch_s']:8.1f} {r['eval_s']:8.1f} {r['peak_rss_gb']:8.2f} {r['load']:5.1f}"
+        )
     print("\ngrowth exponents over the synthetic sizes (time ∝ size^e):")
     for name in MODELS:
         syn = [r for r in runs if r["model"] == name and r["size"] != "baby"]
@@ -153,8 +182,9 @@ def report(rows: list[dict]) -> None:
         print(f"\n{'kNN items':>10} {'modality':>8} {'method':>7} {'seconds':>8} {'recall@10':>9} {'load':>5}")
         for r in knn:
             rec = f"{r['recall']:.3f}" if "recall" in r else "exact"
-            print(f"{r['n_items']:>10} {r['modality']:>8} {r['method']:>7} {r['seconds']:8.1f} {rec:>9} "
-                  f"{r['load']:5.1f}")
+            print(
+                f"{r['n_items']:>10} {r['modality']:>8} {r['method']:>7} {r['seconds']:8.1f} {rec:>9} {r['load']:5.1f}"
+            )
         for modality in ("text", "image"):
             for method in ("exact", "approx"):
                 sel = [r for r in knn if r["modality"] == modality and r["method"] == method]
@@ -184,19 +214,25 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     results = args.out / "results.jsonl"
     rows = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
-    done = {(r.get("size"), r.get("model")) for r in rows} | {(r.get("n_items"), r.get("modality"), r.get("method"))
-                                                              for r in rows if r.get("knn")}
+    done = {(r.get("size"), r.get("model")) for r in rows} | {
+        (r.get("n_items"), r.get("modality"), r.get("method")) for r in rows if r.get("knn")
+    }
     jobs: list[list[str]] = []
     if not args.report:
         jobs += [["--one", s, m] for m in args.models for s in args.sizes if (s, m) not in done]
-        jobs += [["--knn-one", str(n), mod, meth] for n in args.knn_sizes for mod in ("text", "image")
-                 for meth in ("exact", "approx") if (n, mod, meth) not in done
-                 and not (meth == "exact" and n > args.knn_exact_max)]
+        jobs += [
+            ["--knn-one", str(n), mod, meth]
+            for n in args.knn_sizes
+            for mod in ("text", "image")
+            for meth in ("exact", "approx")
+            if (n, mod, meth) not in done and not (meth == "exact" and n > args.knn_exact_max)
+        ]
     env = {**os.environ, "MMREC_CACHE": os.environ.get("MMREC_CACHE", str(args.out / "cache"))}
     for job in jobs:
         print("running", *job, f"(load {uptime_load():.1f})", flush=True)
-        p = subprocess.run([sys.executable, __file__, *job, "--threads", str(args.threads)], capture_output=True,
-                           text=True, env=env)
+        p = subprocess.run(
+            [sys.executable, __file__, *job, "--threads", str(args.threads)], capture_output=True, text=True, env=env
+        )
         if p.returncode != 0:
             row = {"size": job[1], "model": job[2], "error": (p.stderr.strip().splitlines() or ["?"])[-1]}
             print("  failed:", row["error"], flush=True)

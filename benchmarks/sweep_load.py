@@ -32,10 +32,21 @@ def run(workers: int, trials: int, storage: str | None, work: Path) -> dict[str,
     from mmrec.sweeps.storage import display, journal_path, open_storage, resolve_url
 
     url = resolve_url(storage, work / "outputs")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled",
-           "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    cmd = [sys.executable, str(TOY), "-m", f"hydra.sweeper.storage={url}", f"hydra.sweeper.n_trials={trials}",
-           "hydra/sweeper/pruner=none", "epochs=1"]
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "WANDB_MODE": "disabled",
+        "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
+    cmd = [
+        sys.executable,
+        str(TOY),
+        "-m",
+        f"hydra.sweeper.storage={url}",
+        f"hydra.sweeper.n_trials={trials}",
+        "hydra/sweeper/pruner=none",
+        "epochs=1",
+    ]
     start = time.perf_counter()
     logs = [open(work / f"worker{i}.log", "w") for i in range(workers)]  # noqa: SIM115
     procs = [subprocess.Popen(cmd, cwd=work, env=env, stdout=f, stderr=subprocess.STDOUT) for f in logs]
@@ -58,11 +69,17 @@ def run(workers: int, trials: int, storage: str | None, work: Path) -> dict[str,
                 json.loads(line)
             except ValueError:
                 bad_lines += 1
-    result = {"storage": display(url), "workers": workers, "trials": len(got),
-              "duplicates": len(numbers) - len(set(numbers)) + max(0, sum(taken) - trials),
-              "complete": sum(t.state == TrialState.COMPLETE for t in got), "corrupt_journal_lines": bad_lines,
-              "workers_that_ran_trials": sum(1 for n in taken if n), "wall_s": round(wall, 1),
-              "trials_per_s": round(trials / wall, 2)}
+    result = {
+        "storage": display(url),
+        "workers": workers,
+        "trials": len(got),
+        "duplicates": len(numbers) - len(set(numbers)) + max(0, sum(taken) - trials),
+        "complete": sum(t.state == TrialState.COMPLETE for t in got),
+        "corrupt_journal_lines": bad_lines,
+        "workers_that_ran_trials": sum(1 for n in taken if n),
+        "wall_s": round(wall, 1),
+        "trials_per_s": round(trials / wall, 2),
+    }
     assert sorted(numbers) == list(range(trials)) and folders == list(range(trials)), (numbers, folders)
     assert result["duplicates"] == 0 and result["complete"] == trials and bad_lines == 0, result
     return result

@@ -43,10 +43,20 @@ def run_sweep(workdir: Path, name: str, pruner: str, args: argparse.Namespace, e
 
     url = resolve_url(str(workdir / "optuna-journal.log"))
     command = [
-        sys.executable, str(REPO / "train.py"), "-m", "hydra/sweeper=mmrec_optuna", f"model={args.model}",
-        f"dataset={args.dataset}", f"hydra.sweeper.n_trials={args.trials}", f"hydra.sweeper.study_name={name}",
-        f"hydra.sweeper.storage='{url}'", f"hydra.sweeper.output_root='{workdir}'", f"hydra/sweeper/pruner={pruner}",
-        f"trainer.max_epochs={args.max_epochs}", "trainer.enable_progress_bar=false", *extra,
+        sys.executable,
+        str(REPO / "train.py"),
+        "-m",
+        "hydra/sweeper=mmrec_optuna",
+        f"model={args.model}",
+        f"dataset={args.dataset}",
+        f"hydra.sweeper.n_trials={args.trials}",
+        f"hydra.sweeper.study_name={name}",
+        f"hydra.sweeper.storage='{url}'",
+        f"hydra.sweeper.output_root='{workdir}'",
+        f"hydra/sweeper/pruner={pruner}",
+        f"trainer.max_epochs={args.max_epochs}",
+        "trainer.enable_progress_bar=false",
+        *extra,
     ]
     env = {**os.environ, "WANDB_MODE": "disabled", "MMREC_CACHE": str(workdir / "cache")}
     start = time.perf_counter()
@@ -57,12 +67,16 @@ def run_sweep(workdir: Path, name: str, pruner: str, args: argparse.Namespace, e
     study = optuna.load_study(study_name=name, storage=open_storage(url))
     trials = study.trials
     return {
-        "variant": name, "pruner": pruner, "seconds": seconds, "trials": len(trials),
+        "variant": name,
+        "pruner": pruner,
+        "seconds": seconds,
+        "trials": len(trials),
         "trials_per_hour": len(trials) / seconds * 3600,
         "epochs": sum(epochs_trained(t) for t in trials),
         "pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in trials),
         "failed": sum(t.state == optuna.trial.TrialState.FAIL for t in trials),
-        "best_value": study.best_value, "best_params": study.best_params,
+        "best_value": study.best_value,
+        "best_params": study.best_params,
     }
 
 
@@ -70,7 +84,7 @@ def main() -> None:
     argv = sys.argv[1:]
     extra: list[str] = []
     if "--" in argv:
-        argv, extra = argv[: argv.index("--")], argv[argv.index("--") + 1:]
+        argv, extra = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--pruner", default="median", help="hydra/sweeper/pruner option for the pruned sweep")
@@ -82,17 +96,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mmrec-bench-") as tmp:
         workdir = Path(args.workdir or tmp).resolve()
         workdir.mkdir(parents=True, exist_ok=True)
-        rows = [run_sweep(workdir, "bench-no-pruning", "none", args, extra),
-                run_sweep(workdir, f"bench-{args.pruner}", args.pruner, args, extra)]
+        rows = [
+            run_sweep(workdir, "bench-no-pruning", "none", args, extra),
+            run_sweep(workdir, f"bench-{args.pruner}", args.pruner, args, extra),
+        ]
     print(f"\n{args.trials}-trial {args.model} sweep on {args.dataset} (TPE seed 0, max {args.max_epochs} epochs)")
     print(f"{'variant':<22}{'wall s':>9}{'trials/h':>10}{'epochs':>8}{'pruned':>8}{'failed':>8}{'best value':>12}")
     for r in rows:
-        print(f"{r['variant']:<22}{r['seconds']:>9.0f}{r['trials_per_hour']:>10.1f}{r['epochs']:>8}{r['pruned']:>8}"
-              f"{r['failed']:>8}{r['best_value']:>12.5f}")
+        print(
+            f"{r['variant']:<22}{r['seconds']:>9.0f}{r['trials_per_hour']:>10.1f}{r['epochs']:>8}{r['pruned']:>8}"
+            f"{r['failed']:>8}{r['best_value']:>12.5f}"
+        )
     base, pruned = rows
-    print(f"throughput ×{pruned['trials_per_hour'] / base['trials_per_hour']:.2f} (epochs ×"
-          f"{base['epochs'] / max(pruned['epochs'], 1):.2f} fewer); best value {pruned['best_value']:.5f} vs "
-          f"{base['best_value']:.5f}")
+    print(
+        f"throughput ×{pruned['trials_per_hour'] / base['trials_per_hour']:.2f} (epochs ×"
+        f"{base['epochs'] / max(pruned['epochs'], 1):.2f} fewer); best value {pruned['best_value']:.5f} vs "
+        f"{base['best_value']:.5f}"
+    )
     for r in rows:
         print(f"  {r['variant']}: best params {r['best_params']}")
 

@@ -28,9 +28,21 @@ from filelock import FileLock
 
 from mmrec.atomic_io import atomic_write_bytes, atomic_write_json, atomic_write_text, ensure_writable_folder
 
-__all__ = ["InvalidEntry", "atomic_torch_save", "atomic_write_bytes", "atomic_write_json", "atomic_write_text",
-           "cache_root", "cached_tensor", "decode_entry", "encode_entry", "hash_parts", "list_entries", "locked",
-           "prune"]  # the atomic_* writers live in mmrec.atomic_io; re-exported for existing imports
+__all__ = [
+    "InvalidEntry",
+    "atomic_torch_save",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "cache_root",
+    "cached_tensor",
+    "decode_entry",
+    "encode_entry",
+    "hash_parts",
+    "list_entries",
+    "locked",
+    "prune",
+]  # the atomic_* writers live in mmrec.atomic_io; re-exported for existing imports
 
 log = logging.getLogger(__name__)
 
@@ -125,13 +137,13 @@ def decode_entry(raw: bytes, kind: str, key: str) -> Any:
     if line_end < 0:
         raise InvalidEntry("truncated header")
     try:
-        header = json.loads(raw[len(MAGIC):line_end])
+        header = json.loads(raw[len(MAGIC) : line_end])
         expected_size, expected_sha = int(header["bytes"]), str(header["sha256"])
     except (ValueError, KeyError, TypeError):
         raise InvalidEntry("unreadable header") from None
     if (header.get("kind"), header.get("key")) != (kind, key):
         raise InvalidEntry(f"holds {header.get('kind')}/{header.get('key')}, not {kind}/{key}")
-    payload = raw[line_end + 1:]
+    payload = raw[line_end + 1 :]
     if len(payload) != expected_size:
         raise InvalidEntry(f"truncated: {len(payload)} of {expected_size} payload bytes")
     if hashlib.sha256(payload).hexdigest() != expected_sha:

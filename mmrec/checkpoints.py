@@ -62,8 +62,9 @@ def load(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
             checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - truncated zip, foreign pickle, a class outside the allow-list
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise DataError(path, f"not a readable checkpoint (corrupted, truncated or foreign: {reason[:300]})",
-                        fix) from None
+        raise DataError(
+            path, f"not a readable checkpoint (corrupted, truncated or foreign: {reason[:300]})", fix
+        ) from None
     if not isinstance(checkpoint, dict):
         raise DataError(path, f"not a checkpoint (holds a {type(checkpoint).__name__})", fix)
     expected = checkpoint.get(CHECKSUM_KEY)
@@ -78,6 +79,5 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
         save(checkpoint, path)
 
-    def load_checkpoint(self, path: Any, map_location: Any = None, weights_only: bool | None = None
-                        ) -> dict[str, Any]:
+    def load_checkpoint(self, path: Any, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
         return load(path, map_location=map_location if map_location is not None else "cpu")

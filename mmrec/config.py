@@ -19,9 +19,35 @@ if TYPE_CHECKING:
 
 META_KEYS = {"_target_", "name", "_partial_", "_recursive_", "_convert_"}
 TOP_LEVEL = {
-    "dataset", "encoder", "knockout", "model", "optimizer", "trainer", "logger", "callbacks", "paths", "seed", "seeds",
-    "role", "study", "protocol_name", "monitor", "resume", "transfer_from", "evaluation", "knn", "datamodule", "sweep",
-    "hydra", "experiment", "hparams_search", "protocol", "optimized_metric", "task_name", "tags", "knockout_study",
+    "dataset",
+    "encoder",
+    "knockout",
+    "model",
+    "optimizer",
+    "trainer",
+    "logger",
+    "callbacks",
+    "paths",
+    "seed",
+    "seeds",
+    "role",
+    "study",
+    "protocol_name",
+    "monitor",
+    "resume",
+    "transfer_from",
+    "evaluation",
+    "knn",
+    "datamodule",
+    "sweep",
+    "hydra",
+    "experiment",
+    "hparams_search",
+    "protocol",
+    "optimized_metric",
+    "task_name",
+    "tags",
+    "knockout_study",
     "verbose",
 }
 TOP_LEVEL.add("report")  # report.questions: the study's declared research questions (read by mmrec.report)
@@ -117,9 +143,7 @@ def validate(cfg: DictConfig) -> ValidConfig:
     metric = cfg.monitor.split("/", 1)[1]
     name, _, k = metric.partition("@")
     if name not in ev.metrics or not k.isdigit() or int(k) not in ev.ks:
-        raise ConfigError(
-            f"monitor={cfg.monitor!r} is not computed; metrics {list(ev.metrics)} at K {list(ev.ks)}"
-        )
+        raise ConfigError(f"monitor={cfg.monitor!r} is not computed; metrics {list(ev.metrics)} at K {list(ev.ks)}")
     if knockout.phase == "test" and not knockout.from_run:
         raise ConfigError("knockout.phase=test needs knockout.from_run=<run dir of a model trained on real features>")
     return ValidConfig(model_cls=model_cls, modalities=modalities, knockout=knockout, knockout_spec=resolved)

@@ -37,8 +37,10 @@ HARMLESS_WARNINGS: tuple[tuple[type[Warning], str], ...] = (
     # Lightning's checkpoint folder check: resumed runs write into their own folder by design.
     (UserWarning, r"(?s).*Checkpoint directory .* exists and is not empty"),
     # third-party deprecations raised inside Lightning, torch or wandb, not in mmrec's code.
-    (DeprecationWarning,
-     r"(?s).*(pkg_resources|distutils|jsonschema\.RefResolver|co_lnotab|datetime\.datetime\.utcnow)"),
+    (
+        DeprecationWarning,
+        r"(?s).*(pkg_resources|distutils|jsonschema\.RefResolver|co_lnotab|datetime\.datetime\.utcnow)",
+    ),
     (FutureWarning, r"(?s).*`torch\.cuda\.amp\.\w+\(args\.\.\.\)` is deprecated"),
     # Lightning 2.6 builds torch pytree LeafSpec objects, deprecated in torch 2.10+.
     (FutureWarning, r"`isinstance\(treespec, LeafSpec\)` is deprecated"),
@@ -170,8 +172,10 @@ def run_cli(entry: Callable[[], Any], stream: TextIO | None = None) -> int:
 
         if isinstance(e, CompactHydraException):  # a bad override or config group: Hydra's own short message
             cause = f"\n{e.__cause__}" if e.__cause__ is not None else ""
-            print(f"{e}{cause}\n\nSet the environment variable {FULL_ERROR_ENV}=1 for a complete stack trace.",
-                  file=stream or sys.stderr)
+            print(
+                f"{e}{cause}\n\nSet the environment variable {FULL_ERROR_ENV}=1 for a complete stack trace.",
+                file=stream or sys.stderr,
+            )
             return 1
         raise
     finally:

@@ -65,9 +65,7 @@ def write_features(features: Any, ids: list[str], out: Path, meta: dict[str, Any
         path = out / f"{m}_feat.npy"
         atomic_write_bytes(path, buf.getvalue())
         written.append(path)
-    atomic_write_text(
-        out / "item_map.tsv", "item_id\titemID\n" + "".join(f"{r}\t{i}\n" for i, r in enumerate(ids))
-    )
+    atomic_write_text(out / "item_map.tsv", "item_id\titemID\n" + "".join(f"{r}\t{i}\n" for i, r in enumerate(ids)))
     atomic_write_text(out / "features.json", json.dumps(meta, indent=2) + "\n")
     return written + [out / "item_map.tsv", out / "features.json"]
 
@@ -78,19 +76,13 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--dataset-dir", required=True, help="raw-layout folder (items.jsonl, interactions.tsv)"
-    )
-    parser.add_argument(
-        "--format", default="raw", choices=["raw"], help="dataset layout (only raw has content)"
-    )
+    parser.add_argument("--dataset-dir", required=True, help="raw-layout folder (items.jsonl, interactions.tsv)")
+    parser.add_argument("--format", default="raw", choices=["raw"], help="dataset layout (only raw has content)")
     parser.add_argument("--name", default=None, help="dataset name (default: the folder name)")
     parser.add_argument("--encoder", default="minilm_effnet", help="conf/encoder preset or a YAML file")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--text-template", default=None, help='e.g. "{title} ({year}). Genres: {genres}."')
-    parser.add_argument(
-        "--fill", default="mean", choices=["mean", "zero"], help="value for items lacking content"
-    )
+    parser.add_argument("--fill", default="mean", choices=["mean", "zero"], help="value for items lacking content")
     parser.add_argument(
         "--k-core",
         type=int,
@@ -138,8 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         "n_items": len(ids),
         "dims": features.dims(),
         "missing": {
-            m: [ids[i] for i in (~features.masks[m]).nonzero().flatten().tolist()]
-            for m in features.modalities
+            m: [ids[i] for i in (~features.masks[m]).nonzero().flatten().tolist()] for m in features.modalities
         },
         "report": getattr(encoder, "report", {}),
     }

@@ -31,8 +31,16 @@ class RunProgressBar(pl.callbacks.ProgressBar):
         from tqdm.auto import tqdm
 
         total = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else None
-        self._bar = tqdm(total=total, initial=trainer.current_epoch, desc="epoch", unit="ep", dynamic_ncols=True,
-                         leave=True, file=self.stream or sys.stderr, bar_format=None)
+        self._bar = tqdm(
+            total=total,
+            initial=trainer.current_epoch,
+            desc="epoch",
+            unit="ep",
+            dynamic_ncols=True,
+            leave=True,
+            file=self.stream or sys.stderr,
+            bar_format=None,
+        )
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._bar is None:

@@ -67,8 +67,20 @@ def json_safe(obj: Any) -> Any:
 
 def _versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {"python": platform.python_version()}
-    for pkg in ("mmrec", "torch", "pytorch-lightning", "hydra-core", "omegaconf", "optuna", "numpy", "scipy",
-                "torch-geometric", "transformers", "sentence-transformers", "wandb"):
+    for pkg in (
+        "mmrec",
+        "torch",
+        "pytorch-lightning",
+        "hydra-core",
+        "omegaconf",
+        "optuna",
+        "numpy",
+        "scipy",
+        "torch-geometric",
+        "transformers",
+        "sentence-transformers",
+        "wandb",
+    ):
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
@@ -100,11 +112,21 @@ def _loggers(cfg: DictConfig, run_dir: Path, study: str, condition: dict[str, An
     wcfg = lcfg.get("wandb") or {}
     if wcfg.get("enabled") and wcfg.get("mode", "offline") != "disabled" and os.environ.get("WANDB_MODE") != "disabled":
         try:
-            tags = [f"dataset:{condition['dataset']}", f"model:{condition['model']}",
-                    f"encoder:{condition['encoder']}", f"knockout:{cfg.knockout.name}", f"seed:{cfg.seed}"]
+            tags = [
+                f"dataset:{condition['dataset']}",
+                f"model:{condition['model']}",
+                f"encoder:{condition['encoder']}",
+                f"knockout:{cfg.knockout.name}",
+                f"seed:{cfg.seed}",
+            ]
             wandb_logger = pl.loggers.WandbLogger(
-                project=wcfg.get("project", "mmrec"), entity=wcfg.get("entity"), mode=wcfg.get("mode", "offline"),
-                save_dir=str(run_dir), group=study, job_type=cfg.role, tags=tags,
+                project=wcfg.get("project", "mmrec"),
+                entity=wcfg.get("entity"),
+                mode=wcfg.get("mode", "offline"),
+                save_dir=str(run_dir),
+                group=study,
+                job_type=cfg.role,
+                tags=tags,
                 config=redact_tree(OmegaConf.to_container(cfg, resolve=True)),
             )
             # Lightning passes anonymous=None, which W&B >= 0.19 warns about on every run
@@ -183,9 +205,15 @@ def build_features(cfg: DictConfig, valid: ValidConfig, seeds: dict[str, int], k
 
 def build_datamodule(cfg: DictConfig, dataset: Any, features: ItemFeatures | None, seed: int) -> GraphDataModule:
     return GraphDataModule(
-        dataset, features, batch_size=cfg.datamodule.batch_size, seed=seed, knn_ties=cfg.knn.ties,
-        exclude_val_in_test=cfg.evaluation.exclude_val_in_test, cold_items=cfg.evaluation.cold_items,
-        eval_memory_mb=cfg.evaluation.memory_mb, negatives=cfg.datamodule.get("negatives", "train_items"),
+        dataset,
+        features,
+        batch_size=cfg.datamodule.batch_size,
+        seed=seed,
+        knn_ties=cfg.knn.ties,
+        exclude_val_in_test=cfg.evaluation.exclude_val_in_test,
+        cold_items=cfg.evaluation.cold_items,
+        eval_memory_mb=cfg.evaluation.memory_mb,
+        negatives=cfg.datamodule.get("negatives", "train_items"),
         knn_method=cfg.knn.get("method", "exact"),
         knn_auto_max_items=int(cfg.knn.get("auto_exact_max_items", 50000)),
     )
@@ -215,20 +243,39 @@ def new_record(cfg: DictConfig, valid: ValidConfig, seeds: dict[str, int], run_d
     knockout = valid.knockout
     freeze = cfg.model.get("freeze_features")
     condition = {
-        "dataset": cfg.dataset.name, "model": cfg.model.name, "encoder": cfg.encoder.name,
-        "knockout": dict(valid.knockout_spec), "knockout_phase": knockout.phase,
-        "freeze_features": None if freeze is None else bool(freeze), "protocol": cfg.protocol_name,
-        "knn_ties": cfg.knn.ties, "modalities": list(valid.modalities),
+        "dataset": cfg.dataset.name,
+        "model": cfg.model.name,
+        "encoder": cfg.encoder.name,
+        "knockout": dict(valid.knockout_spec),
+        "knockout_phase": knockout.phase,
+        "freeze_features": None if freeze is None else bool(freeze),
+        "protocol": cfg.protocol_name,
+        "knn_ties": cfg.knn.ties,
+        "modalities": list(valid.modalities),
     }
     return {
-        "schema_version": summary_io.SCHEMA_VERSION, "role": cfg.role, "status": "running", "error": None,
-        "study": study, "trial_number": cfg.sweep.get("trial_number"), "transfer_from": cfg.get("transfer_from"),
-        "condition": condition, "seeds": seeds, "hashes": {"interactions": "", "features": None},
-        "config": OmegaConf.to_container(cfg, resolve=True), "hparams": {
-            k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k not in ("_target_",)},
+        "schema_version": summary_io.SCHEMA_VERSION,
+        "role": cfg.role,
+        "status": "running",
+        "error": None,
+        "study": study,
+        "trial_number": cfg.sweep.get("trial_number"),
+        "transfer_from": cfg.get("transfer_from"),
+        "condition": condition,
+        "seeds": seeds,
+        "hashes": {"interactions": "", "features": None},
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "hparams": {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k not in ("_target_",)},
         "dataset_stats": {"n_users": 0, "n_items": 0, "n_train": 0, "n_val": 0, "n_test": 0},
-        "best_epoch": None, "epochs_run": None, "monitor": cfg.monitor, "metrics": {"val": {}, "test": {}},
-        "n_eval_users": {}, "timing": {}, "memory": {}, "versions": _versions(), "git_sha": _git_sha(),
+        "best_epoch": None,
+        "epochs_run": None,
+        "monitor": cfg.monitor,
+        "metrics": {"val": {}, "test": {}},
+        "n_eval_users": {},
+        "timing": {},
+        "memory": {},
+        "versions": _versions(),
+        "git_sha": _git_sha(),
         "paths": {"run_dir": str(run_dir), "per_user_metrics": None, "checkpoint": None, "val_curve": None},
         "notes": {"knockout": knockout.record() if hasattr(knockout, "record") else {}},
         "created": dt.datetime.now(dt.timezone.utc).isoformat(),
@@ -299,8 +346,10 @@ def print_result(record: dict[str, Any]) -> None:
     metrics = list(dict.fromkeys(n.split("@")[0] for n in names))
     c = record["condition"]
     ko = record["notes"].get("knockout", {}).get("label", "")
-    table = Table(title=f"{c['model']} on {c['dataset']}, knockout {ko}, seed {record['seeds']['seed']}, "
-                        f"best epoch {record['best_epoch']}")
+    table = Table(
+        title=f"{c['model']} on {c['dataset']}, knockout {ko}, seed {record['seeds']['seed']}, "
+        f"best epoch {record['best_epoch']}"
+    )
     table.add_column("metric")
     table.add_column("val (best epoch)", justify="right")
     table.add_column("test", justify="right")
@@ -327,8 +376,10 @@ def _train_and_test(job: Job) -> float:
     built = build_data(cfg, job.valid, job.seeds)
     dm, features = built.datamodule, built.features
     record["timing"].update(built.timing)
-    record["hashes"] = {"interactions": dm.data.interactions_hash,
-                        "features": features.content_hash() if features is not None else None}
+    record["hashes"] = {
+        "interactions": dm.data.interactions_hash,
+        "features": features.content_hash() if features is not None else None,
+    }
     record["dataset_stats"] = dm.stats
     record["notes"].update(json_safe(built.notes))
     model = build_model(cfg, dm.data, job.seeds)
@@ -341,8 +392,13 @@ def _train_and_test(job: Job) -> float:
 
         callbacks.append(OptunaPruning(cfg.sweep.storage, cfg.sweep.study_name, cfg.sweep.trial_number, cfg.monitor))
     loggers = _loggers(cfg, run_dir, job.study, job.condition)
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
-                                      default_root_dir=str(run_dir), plugins=[AtomicCheckpointIO()])
+    trainer: pl.Trainer = instantiate(
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=loggers or False,
+        default_root_dir=str(run_dir),
+        plugins=[AtomicCheckpointIO()],
+    )
     ckpt_cb = next((c for c in callbacks if isinstance(c, pl.callbacks.ModelCheckpoint)), None)
     t = time.perf_counter()
     if model_cls.trainable:
@@ -415,8 +471,10 @@ def _test_time_knockout(job: Job) -> float:
     dm = build_datamodule(src_cfg, dataset, knocked, src_seeds["run"])
     record["timing"]["datamodule"] = time.perf_counter() - t
     record["dataset_stats"] = dm.stats
-    record["hashes"] = {"interactions": dm.data.interactions_hash,
-                        "features": knocked.content_hash() if knocked is not None else None}
+    record["hashes"] = {
+        "interactions": dm.data.interactions_hash,
+        "features": knocked.content_hash() if knocked is not None else None,
+    }
     if not uses_features:
         record["notes"]["test_time_knockout"] = "not applicable: the model uses no features at inference"
         return float("nan")
@@ -436,6 +494,7 @@ def _test_time_knockout(job: Job) -> float:
 def _reparent(src_cfg: DictConfig, cfg: DictConfig) -> DictConfig:
     """The source run's config with this job's (test-phase) knockout, for validation only."""
     merged = OmegaConf.create(OmegaConf.to_container(src_cfg, resolve=True))
-    merged.knockout = OmegaConf.create({**OmegaConf.to_container(src_cfg.knockout), "spec": "none",
-                                        "phase": "train", "from_run": None})
+    merged.knockout = OmegaConf.create(
+        {**OmegaConf.to_container(src_cfg.knockout), "spec": "none", "phase": "train", "from_run": None}
+    )
     return merged

@@ -72,14 +72,19 @@ def cuda_determinism(deterministic: bool | str | None) -> bool:
         return False
     current = os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_DETERMINISTIC)
     if current not in (":4096:8", ":16:8"):
-        warnings.warn(f"CUBLAS_WORKSPACE_CONFIG={current!r} is not one of ':4096:8' / ':16:8': matrix products on "
-                      "CUDA may differ from run to run", stacklevel=2)
+        warnings.warn(
+            f"CUBLAS_WORKSPACE_CONFIG={current!r} is not one of ':4096:8' / ':16:8': matrix products on "
+            "CUDA may differ from run to run",
+            stacklevel=2,
+        )
         return False
     if deterministic == "warn":
-        warnings.warn("trainer.deterministic=warn on CUDA: operations without a deterministic CUDA kernel still "
-                      "run (PyTorch warns once for each); the same seed may then give slightly different results "
-                      "from run to run. trainer.deterministic=true makes such an operation an error instead.",
-                      stacklevel=2)
+        warnings.warn(
+            "trainer.deterministic=warn on CUDA: operations without a deterministic CUDA kernel still "
+            "run (PyTorch warns once for each); the same seed may then give slightly different results "
+            "from run to run. trainer.deterministic=true makes such an operation an error instead.",
+            stacklevel=2,
+        )
     return True
 
 

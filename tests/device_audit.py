@@ -36,12 +36,26 @@ TORCH = Path(torch.__file__).resolve().parent
 _FACTORIES = _device_constructors()
 # factories whose device follows their tensor inputs when none is named (sparse constructors, as_tensor of a
 # tensor); they are fine whenever their inputs are on the right device
-_FOLLOWS_INPUTS = {torch.sparse_coo_tensor, torch.sparse_csr_tensor, torch.sparse_csc_tensor,
-                   torch.sparse_bsr_tensor, torch.sparse_bsc_tensor, torch.sparse_compressed_tensor,
-                   torch.as_tensor, torch.asarray, torch.tensor}
-_SYNCS = {torch.Tensor.item: "item", torch.Tensor.tolist: "tolist", torch.Tensor.cpu: "cpu",
-          torch.Tensor.__bool__: "bool", torch.Tensor.__int__: "int", torch.Tensor.__float__: "float",
-          torch.Tensor.__index__: "index"}
+_FOLLOWS_INPUTS = {
+    torch.sparse_coo_tensor,
+    torch.sparse_csr_tensor,
+    torch.sparse_csc_tensor,
+    torch.sparse_bsr_tensor,
+    torch.sparse_bsc_tensor,
+    torch.sparse_compressed_tensor,
+    torch.as_tensor,
+    torch.asarray,
+    torch.tensor,
+}
+_SYNCS = {
+    torch.Tensor.item: "item",
+    torch.Tensor.tolist: "tolist",
+    torch.Tensor.cpu: "cpu",
+    torch.Tensor.__bool__: "bool",
+    torch.Tensor.__int__: "int",
+    torch.Tensor.__float__: "float",
+    torch.Tensor.__index__: "index",
+}
 
 
 @dataclass(frozen=True)
@@ -69,7 +83,8 @@ def _caller(roots: tuple[Path, ...]) -> str | None:
 
 def _has_tensor(values: Any) -> bool:
     return any(isinstance(v, torch.Tensor) for v in values) or any(
-        isinstance(v, (list, tuple)) and any(isinstance(x, torch.Tensor) for x in v) for v in values)
+        isinstance(v, (list, tuple)) and any(isinstance(x, torch.Tensor) for x in v) for v in values
+    )
 
 
 class DeviceAudit(TorchFunctionMode):
@@ -85,14 +100,20 @@ class DeviceAudit(TorchFunctionMode):
 
     def _same(self, device: Any) -> bool:
         d = torch.device(device)
-        return d.type == self.device.type and (d.index is None or self.device.index is None
-                                               or d.index == self.device.index)
+        return d.type == self.device.type and (
+            d.index is None or self.device.index is None or d.index == self.device.index
+        )
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
         kwargs = kwargs or {}
         where = None
-        if func in _FACTORIES or func is torch.from_numpy or func is torch.Tensor.numpy or func in _SYNCS or (
-                "generator" in kwargs):
+        if (
+            func in _FACTORIES
+            or func is torch.from_numpy
+            or func is torch.Tensor.numpy
+            or func in _SYNCS
+            or ("generator" in kwargs)
+        ):
             where = _caller(self.roots)
         if where is not None:
             name = getattr(func, "__name__", str(func))
@@ -121,7 +142,8 @@ class DeviceAudit(TorchFunctionMode):
     def check(self) -> None:
         """AssertionError listing every violation (syncs are not violations)."""
         assert not self.violations, "tensors made off the model's device:\n" + "\n".join(
-            sorted({str(v) for v in self.violations}))
+            sorted({str(v) for v in self.violations})
+        )
 
 
 def _tensors_in(value: Any, path: str, depth: int = 0) -> Iterator[tuple[str, torch.Tensor]]:

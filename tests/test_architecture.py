@@ -127,7 +127,10 @@ def test_no_import_cycle_in_mmrec() -> None:
 
 @pytest.mark.parametrize(("lower", "higher"), LAYERS)
 def test_lower_layers_never_import_higher_ones(lower: str, higher: str) -> None:
-    bad = {m: sorted(d for d in deps if d == higher or d.startswith(higher + "."))
-           for m, deps in import_graph().items() if m == lower or m.startswith(lower + ".")}
+    bad = {
+        m: sorted(d for d in deps if d == higher or d.startswith(higher + "."))
+        for m, deps in import_graph().items()
+        if m == lower or m.startswith(lower + ".")
+    }
     bad = {m: d for m, d in bad.items() if d}
     assert not bad, f"{lower} imports {higher}: {bad}"

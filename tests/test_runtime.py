@@ -22,8 +22,9 @@ def _run(env_value: str | None) -> str:
     env.pop("MMREC_KEEP_FREED_MEMORY", None)
     if env_value is not None:
         env["MMREC_KEEP_FREED_MEMORY"] = env_value
-    return subprocess.run([sys.executable, "-c", CHECK], env=env, capture_output=True, text=True,
-                          check=True).stdout.strip()
+    return subprocess.run(
+        [sys.executable, "-c", CHECK], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt")
@@ -50,8 +51,11 @@ def test_cpu_switches_apply_on_the_cpu_only(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
     applied = runtime.configure("gpu", deterministic=True)
-    assert calls == [] and applied == {"keep_freed_memory": False, "flush_denormals": False,
-                                       "cublas_workspace_config": True}
+    assert calls == [] and applied == {
+        "keep_freed_memory": False,
+        "flush_denormals": False,
+        "cublas_workspace_config": True,
+    }
     assert runtime.configure("cpu") == {"keep_freed_memory": True, "flush_denormals": True}
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert runtime.resolve_accelerator("auto") == "cpu" and runtime.resolve_accelerator("gpu") == "cpu"

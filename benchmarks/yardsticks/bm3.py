@@ -15,8 +15,9 @@ def training(model: BM3, batch: dict[str, torch.Tensor]) -> list[MatmulCost]:
     out = [graph_product("Â x", model.graph, d, count=model.n_layers)] if model.n_layers else []
     out.append(linear("f_p(h_u), f_p(h_i) (batch)", b, model.predictor, grad_input=True, count=2))
     for m in model.modality_names:  # the batch's positive items only
-        out.append(linear(f"f_{m}(x_{m}) (batch items)", b, model.projections[m],
-                          grad_input=model.features[m].trainable))
+        out.append(
+            linear(f"f_{m}(x_{m}) (batch items)", b, model.projections[m], grad_input=model.features[m].trainable)
+        )
         out.append(linear(f"f_p(f_{m}) (batch items)", b, model.predictor, grad_input=True))
     return out
 
@@ -24,8 +25,10 @@ def training(model: BM3, batch: dict[str, torch.Tensor]) -> list[MatmulCost]:
 def inference(model: BM3) -> list[MatmulCost]:
     d = model.predictor.in_features
     out = [graph_product("Â x", model.graph, d, grad_x=False, count=model.n_layers)] if model.n_layers else []
-    out += [linear("f_p(h_u)", model.n_users, model.predictor, trained=False),
-            linear("f_p(h_i)", model.n_items, model.predictor, trained=False)]
+    out += [
+        linear("f_p(h_u)", model.n_users, model.predictor, trained=False),
+        linear("f_p(h_i)", model.n_items, model.predictor, trained=False),
+    ]
     return [*out, score_cost(model, d)]
 
 

@@ -34,21 +34,30 @@ class MatmulCost:
         return per * (1 + int(self.grad_left) + int(self.grad_right)) * self.count
 
 
-def dense(label: str, m: int, k: int, n: int, *, grad_left: bool = False, grad_right: bool = True,
-          count: int = 1) -> MatmulCost:
+def dense(
+    label: str, m: int, k: int, n: int, *, grad_left: bool = False, grad_right: bool = True, count: int = 1
+) -> MatmulCost:
     return MatmulCost(label, int(m), int(k), int(n), grad_left, grad_right, int(count))
 
 
-def graph_product(label: str, graph: Any, n: int, *, grad_x: bool = True, grad_values: bool = False,
-                  count: int = 1) -> MatmulCost:
+def graph_product(
+    label: str, graph: Any, n: int, *, grad_x: bool = True, grad_values: bool = False, count: int = 1
+) -> MatmulCost:
     """``graph [m, k] @ x [k, n]``; ``graph`` a torch sparse tensor or an ``EdgeGraph``."""
     m, k = int(graph.shape[0]), int(graph.shape[1])
     nnz = int(graph.nnz) if hasattr(graph, "nnz") and not isinstance(graph, torch.Tensor) else int(graph._nnz())
     return MatmulCost(label, m, k, int(n), grad_values, grad_x, int(count), nnz, graph)
 
 
-def linear(label: str, rows: int, layer: torch.nn.Linear | torch.Tensor, *, grad_input: bool = False,
-           trained: bool = True, count: int = 1) -> MatmulCost:
+def linear(
+    label: str,
+    rows: int,
+    layer: torch.nn.Linear | torch.Tensor,
+    *,
+    grad_input: bool = False,
+    trained: bool = True,
+    count: int = 1,
+) -> MatmulCost:
     """The product of a linear layer applied to ``rows`` rows (``layer`` an ``nn.Linear`` or a [in, out]
     weight): input gradient only when the input is trained, weight gradient when the layer is."""
     w = layer.weight.T if isinstance(layer, torch.nn.Linear) else layer

@@ -13,8 +13,14 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 _aten = torch.ops.aten
-_DENSE = {_aten.mm.default, _aten.addmm.default, _aten.addmm_.default, _aten.bmm.default, _aten.baddbmm.default,
-          _aten.baddbmm_.default}
+_DENSE = {
+    _aten.mm.default,
+    _aten.addmm.default,
+    _aten.addmm_.default,
+    _aten.bmm.default,
+    _aten.baddbmm.default,
+    _aten.baddbmm_.default,
+}
 _SAMPLED = {_aten.sparse_sampled_addmm.default}
 
 
@@ -39,7 +45,13 @@ class _WorkCounter(TorchDispatchMode):
         if func in _SAMPLED:  # sampled_addmm(pattern, a [m, k], b [k, n]): one k-dot per stored entry
             self.sparse += 2 * _nnz(tensors[0]) * int(tensors[1].shape[-1])
         elif any(_is_sparse(t) for t in tensors) and func.__name__.split(".")[0] in (
-            "mm", "addmm", "_sparse_mm", "_sparse_addmm", "_sparse_csr_mm", "_sparse_csr_addmm", "sspaddmm",
+            "mm",
+            "addmm",
+            "_sparse_mm",
+            "_sparse_addmm",
+            "_sparse_csr_mm",
+            "_sparse_csr_addmm",
+            "sspaddmm",
         ):
             sp_t = next(t for t in tensors if _is_sparse(t))
             dn = [t for t in tensors if not _is_sparse(t) and t.dim() == 2]

@@ -19,8 +19,7 @@ def _products(model: DRAGON, training: bool, user_graph: EdgeGraph) -> list[Matm
     out = modality_gcn_costs(model.gcn, model.graph, model.n_items, trained, training)
     width = len(model.modality_names) * model.dim
     if model.n_mm_layers > 0:
-        out.append(graph_product("S i (item graph)", model.item_graph, width, grad_x=training,
-                                 count=model.n_mm_layers))
+        out.append(graph_product("S i (item graph)", model.item_graph, width, grad_x=training, count=model.n_mm_layers))
     out.append(graph_product("S_u ũ (user graph)", user_graph, width, grad_x=training))
     return out
 

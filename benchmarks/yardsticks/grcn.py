@@ -19,19 +19,42 @@ def _products(model: GRCN, training: bool) -> list[MatmulCost]:
     out = []
     for m in model.modality_names:
         c = model.projections[m].out_features
-        out.append(linear(f"W_{m} x_{m}", model.n_items, model.projections[m],
-                          grad_input=training and model.features[m].trainable, trained=training))
+        out.append(
+            linear(
+                f"W_{m} x_{m}",
+                model.n_items,
+                model.projections[m],
+                grad_input=training and model.features[m].trainable,
+                trained=training,
+            )
+        )
         if model.faithful_to == "paper" and model.n_routing > 0:
-            out.append(graph_product(f"{m} routing: p_uᵀ f_i (SDDMM)", model.user_item, c, grad_x=training,
-                                     grad_values=training, count=model.n_routing))
-            out.append(graph_product(f"{m} routing: Σ_i α_ui f_i", model.user_item, c, grad_x=training,
-                                     grad_values=training, count=model.n_routing))
-        out.append(graph_product(f"{m}: z_tᵀ z_s (SDDMM)", model.user_item, c, grad_x=training,
-                                 grad_values=training))
+            out.append(
+                graph_product(
+                    f"{m} routing: p_uᵀ f_i (SDDMM)",
+                    model.user_item,
+                    c,
+                    grad_x=training,
+                    grad_values=training,
+                    count=model.n_routing,
+                )
+            )
+            out.append(
+                graph_product(
+                    f"{m} routing: Σ_i α_ui f_i",
+                    model.user_item,
+                    c,
+                    grad_x=training,
+                    grad_values=training,
+                    count=model.n_routing,
+                )
+            )
+        out.append(graph_product(f"{m}: z_tᵀ z_s (SDDMM)", model.user_item, c, grad_x=training, grad_values=training))
         out.append(graph_product(f"{m}: Σ_s α_ts z_s", model.graph, c, grad_x=training, grad_values=training))
     d = model.id_embedding.shape[1]
-    out.append(graph_product("Σ_s w_ts e_s (refined graph)", model.graph, d, grad_x=training,
-                             grad_values=training, count=2))
+    out.append(
+        graph_product("Σ_s w_ts e_s (refined graph)", model.graph, d, grad_x=training, grad_values=training, count=2)
+    )
     return out
 
 

@@ -15,22 +15,34 @@ def _graph_products(model: LATTICE, training: bool) -> list[MatmulCost]:
     out = []
     for m in model.modality_names:
         proj = model.projections[m]
-        out.append(linear(f"W_{m} x_{m}", model.n_items, proj,
-                          grad_input=training and model.features[m].trainable, trained=training))
-        out.append(dense(f"kNN: cos(z_{m}) all pairs", model.n_items, proj.out_features, model.n_items,
-                         grad_right=False))
+        out.append(
+            linear(
+                f"W_{m} x_{m}",
+                model.n_items,
+                proj,
+                grad_input=training and model.features[m].trainable,
+                trained=training,
+            )
+        )
+        out.append(
+            dense(f"kNN: cos(z_{m}) all pairs", model.n_items, proj.out_features, model.n_items, grad_right=False)
+        )
     return out
 
 
-def _propagation_products(model: LATTICE, training: bool, item_graph: torch.Tensor, learned_values: bool = False
-                          ) -> list[MatmulCost]:
+def _propagation_products(
+    model: LATTICE, training: bool, item_graph: torch.Tensor, learned_values: bool = False
+) -> list[MatmulCost]:
     """``Ã^{L_i}`` over the item IDs and the CF backbone over the user–item graph; every dense operand is a
     trained embedding or derives from one. ``learned_values``: Ã carries gradients (its edge values' gradient
     is one sampled product over its edges)."""
     d, out = model.item_embedding.embedding_dim, []
     if model.n_layers > 0:
-        out.append(graph_product("Ã h (item graph)", item_graph, d, grad_x=training, grad_values=learned_values,
-                                 count=model.n_layers))
+        out.append(
+            graph_product(
+                "Ã h (item graph)", item_graph, d, grad_x=training, grad_values=learned_values, count=model.n_layers
+            )
+        )
     if model.cf_model == "lightgcn" and model.n_ui_layers > 0:
         out.append(graph_product("Â x (user–item)", model.adj, d, grad_x=training, count=model.n_ui_layers))
     elif model.cf_model == "ngcf":
@@ -64,17 +76,27 @@ def epoch(model: LATTICE) -> list[MatmulCost]:
     if model.faithful_to != "reference":
         return []
     graph = _current_item_graph(model)
-    values_grad = MatmulCost("Ã values' gradient: sampled ⟨g_r, h_c⟩ per edge", graph.shape[0], graph.shape[1],
-                          model.item_embedding.embedding_dim, grad_right=False, count=model.n_layers,
-                          nnz=int(graph._nnz()), graph=graph)  # as many FLOPs as one forward product
+    values_grad = MatmulCost(
+        "Ã values' gradient: sampled ⟨g_r, h_c⟩ per edge",
+        graph.shape[0],
+        graph.shape[1],
+        model.item_embedding.embedding_dim,
+        grad_right=False,
+        count=model.n_layers,
+        nnz=int(graph._nnz()),
+        graph=graph,
+    )  # as many FLOPs as one forward product
     return [*_graph_products(model, True), values_grad] if model.n_layers else _graph_products(model, True)
 
 
 def inference(model: LATTICE) -> list[MatmulCost]:
     with torch.no_grad():
         graph = model.item_graph()
-    return [*_graph_products(model, False), *_propagation_products(model, False, graph),
-            score_cost(model, model.item_embedding.embedding_dim)]
+    return [
+        *_graph_products(model, False),
+        *_propagation_products(model, False, graph),
+        score_cost(model, model.item_embedding.embedding_dim),
+    ]
 
 
 register(LATTICE, training=training, epoch=epoch, inference=inference)

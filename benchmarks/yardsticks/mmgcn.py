@@ -14,15 +14,23 @@ def _products(model: MMGCN, training: bool) -> list[MatmulCost]:
     for m in model.modality_names:
         fixed = model._fixed(m)
         if m in model.projections:
-            out.append(linear(f"P_{m} f_{m}", model.n_items, model.projections[m],
-                              grad_input=training and model.features[m].trainable, trained=training))
+            out.append(
+                linear(
+                    f"P_{m} f_{m}",
+                    model.n_items,
+                    model.projections[m],
+                    grad_input=training and model.features[m].trainable,
+                    trained=training,
+                )
+            )
         x_grad = training and not fixed  # x⁰ depends on trained tables
         for depth, layer in enumerate(model.layers[m]):
             x_grad = x_grad or (training and depth > 0)
             out.append(linear(f"{m}{depth}: x W1", n, layer.conv, grad_input=x_grad, trained=training))
             if not (depth == 0 and fixed):
-                out.append(graph_product(f"{m}{depth}: D⁻¹A (x W1)", model.graph, layer.conv.out_features,
-                                         grad_x=training))
+                out.append(
+                    graph_product(f"{m}{depth}: D⁻¹A (x W1)", model.graph, layer.conv.out_features, grad_x=training)
+                )
             out.append(linear(f"{m}{depth}: W2 x", n, layer.linear, grad_input=x_grad, trained=training))
             a_out, d = layer.conv.out_features, layer.linear.out_features
             if layer.concat:

@@ -37,9 +37,13 @@ class Yardstick:
 YARDSTICKS: dict[type, Yardstick] = {}
 
 
-def register(model_class: type, *, training: Callable[[Any, Batch], list[MatmulCost]],
-             inference: Callable[[Any], list[MatmulCost]],
-             epoch: Callable[[Any], list[MatmulCost]] = _no_epoch_work) -> None:
+def register(
+    model_class: type,
+    *,
+    training: Callable[[Any, Batch], list[MatmulCost]],
+    inference: Callable[[Any], list[MatmulCost]],
+    epoch: Callable[[Any], list[MatmulCost]] = _no_epoch_work,
+) -> None:
     """Declare ``model_class``'s yardstick (once per class)."""
     if model_class in YARDSTICKS:
         raise ValueError(f"{model_class.__name__} already has a yardstick")

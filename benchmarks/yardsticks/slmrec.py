@@ -16,10 +16,12 @@ def _propagation_products(model: SLMRec, training: bool) -> list[MatmulCost]:
     items, the items' parts reach the users)."""
     to_users, to_items = model.to_users, model.to_items
     d, views, odd, even = model.dim, len(model.modality_names) + 1, (model.n_layers + 1) // 2, model.n_layers // 2
-    spec = [("Â_IU: user part (common to the views)", to_items, d, odd),
-            ("Â_UI: user part (common to the views)", to_users, d, even),
-            ("Â_UI: item parts of the views", to_users, views * d, odd),
-            ("Â_IU: item parts of the views", to_items, views * d, even)]
+    spec = [
+        ("Â_IU: user part (common to the views)", to_items, d, odd),
+        ("Â_UI: user part (common to the views)", to_users, d, even),
+        ("Â_UI: item parts of the views", to_users, views * d, odd),
+        ("Â_IU: item parts of the views", to_items, views * d, even),
+    ]
     return [graph_product(label, g, n, grad_x=training, count=c) for label, g, n, c in spec if c]
 
 
@@ -30,24 +32,28 @@ def _dropout_propagation_products(model: SLMRec, live: int, masked: int, count: 
     side: layer 2 reaches the users, layer 3 the items, ...)."""
     to_users, to_items = model.to_users, model.to_items
     d, later = model.dim, model.n_layers - 1
-    spec = [("Â h (dropout view)", model.graph, live * d, later),
-            ("Â_UI h (dropout view, masked block)", to_users, d, masked * (model.n_layers // 2)),
-            ("Â_IU h (dropout view, masked block)", to_items, d, masked * ((model.n_layers - 1) // 2))]
+    spec = [
+        ("Â h (dropout view)", model.graph, live * d, later),
+        ("Â_UI h (dropout view, masked block)", to_users, d, masked * (model.n_layers // 2)),
+        ("Â_IU h (dropout view, masked block)", to_items, d, masked * ((model.n_layers - 1) // 2)),
+    ]
     return [graph_product(label, g, n, count=count * c) for label, g, n, c in spec if c]
 
 
 def _fusion_products(model: SLMRec, rows_u: int, rows_i: int, training: bool, count: int = 1) -> list[MatmulCost]:
-    return [linear("G_u fuse(u views)", rows_u, model.user_fusion, grad_input=training, trained=training,
-                   count=count),
-            linear("G_i fuse(i views)", rows_i, model.item_fusion, grad_input=training, trained=training,
-                   count=count)]
+    return [
+        linear("G_u fuse(u views)", rows_u, model.user_fusion, grad_input=training, trained=training, count=count),
+        linear("G_i fuse(i views)", rows_i, model.item_fusion, grad_input=training, trained=training, count=count),
+    ]
 
 
 def training(model: SLMRec, batch: dict[str, torch.Tensor]) -> list[MatmulCost]:
     batch_size = len(batch["users"])
     b, d, n_views = batch_size, model.dim, len(model.modality_names) + 1
-    out = [linear(f"W_{m} x̂_{m}", model.n_items, model.projections[m], grad_input=model.features[m].trainable)
-           for m in model.modality_names]
+    out = [
+        linear(f"W_{m} x̂_{m}", model.n_items, model.projections[m], grad_input=model.features[m].trainable)
+        for m in model.modality_names
+    ]
     out += _propagation_products(model, training=True)
     out += _fusion_products(model, b, b, training=True)  # the batch's users and positive items only
     out.append(dense("main InfoNCE u iᵀ", b, d, b, grad_left=True))
@@ -71,8 +77,7 @@ def training(model: SLMRec, batch: dict[str, torch.Tensor]) -> list[MatmulCost]:
 
 
 def inference(model: SLMRec) -> list[MatmulCost]:
-    out = [linear(f"W_{m} x̂_{m}", model.n_items, model.projections[m], trained=False)
-           for m in model.modality_names]
+    out = [linear(f"W_{m} x̂_{m}", model.n_items, model.projections[m], trained=False) for m in model.modality_names]
     out += _propagation_products(model, training=False)
     out += _fusion_products(model, model.n_users, model.n_items, training=False)
     return [*out, score_cost(model, model.dim)]

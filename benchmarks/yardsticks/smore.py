@@ -26,8 +26,15 @@ def _products(model: SMORE, training: bool, rows: int) -> list[MatmulCost]:
     out.append(linear("fusion purifier gate", model.n_items, model.fusion_purifier_gate[0], **kw))
     item_view("f", model.fusion_graph)
     for j, m in enumerate(model.modality_names):
-        out.append(linear(f"W_{m} x_{m}", model.n_items, model.projections[m],
-                          grad_input=training and model.features[m].trainable, trained=training))
+        out.append(
+            linear(
+                f"W_{m} x_{m}",
+                model.n_items,
+                model.projections[m],
+                grad_input=training and model.features[m].trainable,
+                trained=training,
+            )
+        )
         out.append(linear(f"purifier gate {m}", model.n_items, model.purifier_gates[m][0], **kw))
         item_view(m, getattr(model, f"item_graph_{j}"))
         out.append(linear(f"query {m}: W¹ e_f", rows, model.queries[m][0], **kw))

@@ -18,8 +18,10 @@ def training(model: VBPR, batch: dict[str, torch.Tensor]) -> list[MatmulCost]:
 
 
 def inference(model: VBPR) -> list[MatmulCost]:
-    out = [linear("E f", model.n_items, model.item_linear, trained=False),
-           score_cost(model, model.user_embedding.shape[1])]
+    out = [
+        linear("E f", model.n_items, model.item_linear, trained=False),
+        score_cost(model, model.user_embedding.shape[1]),
+    ]
     if model.faithful_to == "paper":
         out.append(linear("β'ᵀ f", model.n_items, model.content_bias, trained=False))
     return out

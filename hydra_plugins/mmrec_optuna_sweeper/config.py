@@ -38,8 +38,14 @@ from hydra.core.config_store import ConfigStore
 _SEEDED = {"seed": 0}
 
 SAMPLERS: dict[str, dict[str, Any]] = {
-    "tpe": {"_target_": "optuna.samplers.TPESampler", **_SEEDED, "n_startup_trials": 10, "constant_liar": True,
-            "multivariate": False, "group": False},
+    "tpe": {
+        "_target_": "optuna.samplers.TPESampler",
+        **_SEEDED,
+        "n_startup_trials": 10,
+        "constant_liar": True,
+        "multivariate": False,
+        "group": False,
+    },
     "random": {"_target_": "optuna.samplers.RandomSampler", **_SEEDED},
     "grid": {"_target_": "optuna.samplers.GridSampler", **_SEEDED},  # walks hydra.sweeper.grid
     "gp": {"_target_": "optuna.samplers.GPSampler", **_SEEDED, "n_startup_trials": 10},
@@ -51,12 +57,25 @@ _STEPS = {"n_startup_trials": 5, "n_warmup_steps": 10, "interval_steps": 1, "n_m
 PRUNERS: dict[str, dict[str, Any]] = {
     "median": {"_target_": "optuna.pruners.MedianPruner", **_STEPS},
     "percentile": {"_target_": "optuna.pruners.PercentilePruner", "percentile": 25.0, **_STEPS},
-    "hyperband": {"_target_": "optuna.pruners.HyperbandPruner", "min_resource": 1, "max_resource": "auto",
-                  "reduction_factor": 3},
-    "successive_halving": {"_target_": "optuna.pruners.SuccessiveHalvingPruner", "min_resource": "auto",
-                           "reduction_factor": 4, "min_early_stopping_rate": 0},
-    "threshold": {"_target_": "optuna.pruners.ThresholdPruner", "lower": None, "upper": None,
-                  "n_warmup_steps": 0, "interval_steps": 1},
+    "hyperband": {
+        "_target_": "optuna.pruners.HyperbandPruner",
+        "min_resource": 1,
+        "max_resource": "auto",
+        "reduction_factor": 3,
+    },
+    "successive_halving": {
+        "_target_": "optuna.pruners.SuccessiveHalvingPruner",
+        "min_resource": "auto",
+        "reduction_factor": 4,
+        "min_early_stopping_rate": 0,
+    },
+    "threshold": {
+        "_target_": "optuna.pruners.ThresholdPruner",
+        "lower": None,
+        "upper": None,
+        "n_warmup_steps": 0,
+        "interval_steps": 1,
+    },
     "none": {"_target_": "optuna.pruners.NopPruner"},
 }
 

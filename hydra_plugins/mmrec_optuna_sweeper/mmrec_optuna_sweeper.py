@@ -133,8 +133,11 @@ class MMRecOptunaSweeper(Sweeper):
         from mmrec.sweeps import naming, optimize, space, storage
 
         assert self.config is not None and self.hydra_context is not None
-        root_setting = self._setting("output_root") or OmegaConf.select(self.config, "paths.output_root",
-                                                                        default=None) or "outputs"
+        root_setting = (
+            self._setting("output_root")
+            or OmegaConf.select(self.config, "paths.output_root", default=None)
+            or "outputs"
+        )
         root = Path(str(root_setting)).expanduser().resolve()
         url = self._hide_password(storage.resolve_url(self._setting("storage"), root))
         sampler = self._setting("sampler")
@@ -153,7 +156,8 @@ class MMRecOptunaSweeper(Sweeper):
         for point in points:
             cfg, extra = self._compose_with_search_space(point)
             name = naming.check_name(
-                str(OmegaConf.select(cfg, "hydra.sweeper.study_name")) if template is not None
+                str(OmegaConf.select(cfg, "hydra.sweeper.study_name"))
+                if template is not None
                 else naming.study_name(cfg)
             )
             if name in seen:
@@ -192,28 +196,49 @@ class MMRecOptunaSweeper(Sweeper):
                 "mmrec:output_dir": str(study_dir),
             }
             must_match = ("mmrec:space", "mmrec:seed") + (
-                ("mmrec:overrides",) if self._setting("check_overrides", True) else ())
+                ("mmrec:overrides",) if self._setting("check_overrides", True) else ()
+            )
             plan = optimize.StudyPlan(
-                name=name, storage_url=url, n_trials=budget, space=search, direction=direction,
-                n_jobs=int(self._setting("n_jobs", 1)), sampler=sampler, pruner=pruner,
-                grid=grid if optimize.uses_grid(sampler) else None, attrs=attrs, must_match=must_match,
+                name=name,
+                storage_url=url,
+                n_trials=budget,
+                space=search,
+                direction=direction,
+                n_jobs=int(self._setting("n_jobs", 1)),
+                sampler=sampler,
+                pruner=pruner,
+                grid=grid if optimize.uses_grid(sampler) else None,
+                attrs=attrs,
+                must_match=must_match,
                 heartbeat_interval=self._setting("heartbeat_interval", 60),
-                grace_period=self._setting("grace_period"), max_retry=self._setting("max_retry", 1),
+                grace_period=self._setting("grace_period"),
+                max_retry=self._setting("max_retry", 1),
                 max_consecutive_failures=self._setting("max_consecutive_failures", 5),
                 run_dir_of=lambda n, d=study_dir: str(d / "trials" / str(n)),
             )
             plans.append((plan, study_dir, job_overrides))
 
-        log.info("mmrec_optuna: %d stud%s, %d trials each, storage %s", len(plans),
-                 "y" if len(plans) == 1 else "ies", n_trials, storage.display(url))
+        log.info(
+            "mmrec_optuna: %d stud%s, %d trials each, storage %s",
+            len(plans),
+            "y" if len(plans) == 1 else "ies",
+            n_trials,
+            storage.display(url),
+        )
         reports = []
         for plan, study_dir, job_overrides in plans:
             study_dir.mkdir(parents=True, exist_ok=True)
             self._save_multirun_yaml(study_dir)
             report = optimize.optimize(plan, lambda batch, d=study_dir, j=job_overrides: self._launch(batch, d, j))
             self._save_report(study_dir, report)
-            log.info("study %s: %s best %s = %s (trial %s)", plan.name, report["states"],
-                     direction, report["best_value"], report["best_trial"])
+            log.info(
+                "study %s: %s best %s = %s (trial %s)",
+                plan.name,
+                report["states"],
+                direction,
+                report["best_value"],
+                report["best_trial"],
+            )
             reports.append(report)
         return reports
 
@@ -236,8 +261,10 @@ class MMRecOptunaSweeper(Sweeper):
             if credentials.has_password(str(OmegaConf.select(self.config, "hydra.sweeper.storage", default=""))):
                 self.config.hydra.sweeper.storage = redacted
         sys.argv[:] = [credentials.redact(a) for a in sys.argv]
-        log.info("mmrec_optuna: the storage password is kept in $%s for this sweep's trials, never written",
-                 credentials.ENV_VAR)
+        log.info(
+            "mmrec_optuna: the storage password is kept in $%s for this sweep's trials, never written",
+            credentials.ENV_VAR,
+        )
         return redacted
 
     def _job_overrides(self, point: list[str], name: str, url: str, study_dir: Path) -> Any:
@@ -265,8 +292,10 @@ class MMRecOptunaSweeper(Sweeper):
         try:
             self._compose(overrides)
         except Exception as e:
-            raise ConfigError(f"study {name}: a trial's overrides do not compose ({e}); check the search-space "
-                              f"keys exist in the config. Overrides: {overrides}") from e
+            raise ConfigError(
+                f"study {name}: a trial's overrides do not compose ({e}); check the search-space "
+                f"keys exist in the config. Overrides: {overrides}"
+            ) from e
 
     def _launch(self, batch: Any, study_dir: Path, job_overrides: Any) -> list[Any]:
         assert self.launcher is not None and self.config is not None

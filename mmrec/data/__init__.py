@@ -35,8 +35,15 @@ def load_dataset(
 
         if data_dir is None:
             raise ConfigError(f"dataset '{name}' (format raw) needs dataset.data_dir")
-        return load_raw(data_dir, name, k_core_min=k_core, min_rating=min_rating, split=split,
-                        text_template=text_template, fill=fill)
+        return load_raw(
+            data_dir,
+            name,
+            k_core_min=k_core,
+            min_rating=min_rating,
+            split=split,
+            text_template=text_template,
+            fill=fill,
+        )
     if format == "synthetic":
         from mmrec.data.synthetic import make_synthetic
 

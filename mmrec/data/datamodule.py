@@ -59,7 +59,8 @@ class GraphData:
         key = "norm_adj"
         if key not in self._memo:
             self._memo[key] = cached_tensor(
-                "adjacency", hash_parts("bipartite-sym", self.interactions_hash),
+                "adjacency",
+                hash_parts("bipartite-sym", self.interactions_hash),
                 lambda: graphs.normalized_bipartite(self.train_matrix),
             )
         return self._memo[key]
@@ -74,7 +75,8 @@ class GraphData:
         """``D⁻¹(A + I)`` of the user–item graph, torch sparse [U+I, U+I]."""
         if "self_loop_row_norm_adj" not in self._memo:
             self._memo["self_loop_row_norm_adj"] = cached_tensor(
-                "adjacency", hash_parts("bipartite-rw-selfloop", self.interactions_hash),
+                "adjacency",
+                hash_parts("bipartite-rw-selfloop", self.interactions_hash),
                 lambda: graphs.self_loop_row_normalized_bipartite(self.train_matrix),
             )
         return self._memo["self_loop_row_norm_adj"]
@@ -89,8 +91,9 @@ class GraphData:
         assert graph is not None, "weighted_item_knn needs at least one modality"
         return graph
 
-    def item_knn(self, modality: str | torch.Tensor, k: int, norm: str = "sym",
-                 include_self: bool = True) -> torch.Tensor:
+    def item_knn(
+        self, modality: str | torch.Tensor, k: int, norm: str = "sym", include_self: bool = True
+    ) -> torch.Tensor:
         """Sparse [I, I] kNN graph (cosine) of a modality's features (or of a given tensor), normalised."""
         x = self.feature(modality) if isinstance(modality, str) else modality
         method = resolve_method(self.knn_method, x.shape[0], self.knn_auto_max_items)
@@ -100,8 +103,15 @@ class GraphData:
             label = modality if isinstance(modality, str) else "tensor"
 
             def build() -> tuple[torch.Tensor, dict[str, Any]]:
-                rows, cols, info = build_knn(x, k, method, ties=self.knn_ties, seed=self.seed,
-                                             include_self=include_self, recall_sample=self.knn_recall_sample)
+                rows, cols, info = build_knn(
+                    x,
+                    k,
+                    method,
+                    ties=self.knn_ties,
+                    seed=self.seed,
+                    include_self=include_self,
+                    recall_sample=self.knn_recall_sample,
+                )
                 return graphs.knn_adjacency(rows, cols, x.shape[0], norm=norm), info
 
             if method == "exact":  # the cache entry stays the adjacency alone (entries of earlier runs stay valid)
@@ -117,8 +127,9 @@ class GraphData:
         """Top-k co-interaction user–user edges (rows, cols, counts)."""
         key = hash_parts("useruser", self.interactions_hash, k)
         if key not in self._memo:
-            self._memo[key] = cached_tensor("useruser", key,
-                                            lambda: graphs.user_cooccurrence_topk(self.train_matrix, k))
+            self._memo[key] = cached_tensor(
+                "useruser", key, lambda: graphs.user_cooccurrence_topk(self.train_matrix, k)
+            )
         return self._memo[key]
 
 
@@ -127,8 +138,10 @@ def _csr_rows(matrix: sp.csr_matrix, rows: np.ndarray) -> torch.Tensor:
     sub = matrix[rows]
     sub.sum_duplicates()
     return torch.sparse_csr_tensor(
-        torch.from_numpy(sub.indptr.astype(np.int64)), torch.from_numpy(sub.indices.astype(np.int64)),
-        torch.ones(sub.nnz, dtype=torch.float32), size=sub.shape,
+        torch.from_numpy(sub.indptr.astype(np.int64)),
+        torch.from_numpy(sub.indices.astype(np.int64)),
+        torch.ones(sub.nnz, dtype=torch.float32),
+        size=sub.shape,
     )
 
 
@@ -138,8 +151,14 @@ class _UserBlocks(Dataset):
     Under DDP, rank ``r`` of ``w`` owns blocks ``r, r + w, ...`` (disjoint users, no padding: a user is never
     evaluated twice); the evaluator gathers the per-user rows."""
 
-    def __init__(self, users: np.ndarray, exclude: sp.csr_matrix, relevant: sp.csr_matrix, block: int,
-                 shard: tuple[int, int] = (0, 1)):
+    def __init__(
+        self,
+        users: np.ndarray,
+        exclude: sp.csr_matrix,
+        relevant: sp.csr_matrix,
+        block: int,
+        shard: tuple[int, int] = (0, 1),
+    ):
         self.users, self.exclude, self.relevant, self.block = users, exclude, relevant, block
         self.blocks = np.arange(shard[0], (len(users) + block - 1) // block, shard[1])
 
@@ -212,8 +231,15 @@ class GraphDataModule(pl.LightningDataModule):
         self.test = inter.matrix("test")
         resolve_method(knn_method, inter.n_items, knn_auto_max_items)  # a bad knn.method fails here, early
         self.data = GraphData(
-            inter.n_users, inter.n_items, self.train, features, inter.content_hash(), knn_ties=knn_ties, seed=seed,
-            knn_method=knn_method, knn_auto_max_items=knn_auto_max_items,
+            inter.n_users,
+            inter.n_items,
+            self.train,
+            features,
+            inter.content_hash(),
+            knn_ties=knn_ties,
+            seed=seed,
+            knn_method=knn_method,
+            knn_auto_max_items=knn_auto_max_items,
         )
         block = eval_block_users or max(1, int(eval_memory_mb * 2**20 / (inter.n_items * 4 * 4)))
         self.eval_block_users = block
@@ -258,8 +284,11 @@ class GraphDataModule(pl.LightningDataModule):
         for split in ("val", "test"):
             _, _, _, info = self._eval_sets(split)
             stats["dropped_eval_users"][split] = info["dropped_users_no_train"]
-            stats["cold_items"][split] = {"items": info["cold_items"], "pairs": info["cold_pairs"],
-                                          "policy": self.cold_items}
+            stats["cold_items"][split] = {
+                "items": info["cold_items"],
+                "pairs": info["cold_pairs"],
+                "policy": self.cold_items,
+            }
             stats[f"n_eval_users_{split}"] = info["evaluated_users"]
         return stats
 

@@ -146,8 +146,9 @@ def knn_adjacency(rows: torch.Tensor, cols: torch.Tensor, n: int, norm: str = "s
     return scipy_to_torch(a)
 
 
-def user_cooccurrence_topk(train: sp.csr_matrix, k: int,
-                           chunk_size: int = 2048) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def user_cooccurrence_topk(
+    train: sp.csr_matrix, k: int, chunk_size: int = 2048
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Top-``k`` users by number of co-interacted items (DualGNN/DRAGON user–user graph), in user chunks.
 
     Returns (rows, cols, counts); users with no co-interacting user get no edge; self excluded; ties by lower id.

@@ -58,9 +58,7 @@ class ItemFeatures:
 
     def content_hash(self) -> str:
         """Hash of the values (after any knockout) and the spec: the key of everything derived from them."""
-        return hash_parts(
-            [(m, self.tensors[m], self.masks[m], self.spec.get(m, "keep")) for m in sorted(self.tensors)]
-        )
+        return hash_parts([(m, self.tensors[m], self.masks[m], self.spec.get(m, "keep")) for m in sorted(self.tensors)])
 
     def check_finite(self, source: str = "<features>") -> None:
         for m, t in self.tensors.items():

@@ -50,8 +50,9 @@ def _faiss() -> Any:
     return faiss
 
 
-def hnsw_candidates(xn: np.ndarray, n_candidates: int, m: int = 16, ef_construction: int = 40,
-                    ef_search: int = 64, batch: int = 16384) -> tuple[np.ndarray, np.ndarray]:
+def hnsw_candidates(
+    xn: np.ndarray, n_candidates: int, m: int = 16, ef_construction: int = 40, ef_search: int = 64, batch: int = 16384
+) -> tuple[np.ndarray, np.ndarray]:
     """Approximate top-``n_candidates`` inner-product neighbours of every row of unit rows ``xn`` [n, d]."""
     faiss = _faiss()
     faiss.omp_set_num_threads(max(1, torch.get_num_threads()))
@@ -67,8 +68,9 @@ def hnsw_candidates(xn: np.ndarray, n_candidates: int, m: int = 16, ef_construct
     return sims, ids
 
 
-def ivf_candidates(xn: np.ndarray, n_candidates: int, nprobe: int = 32, seed: int = 0,
-                   batch: int = 16384) -> tuple[np.ndarray, np.ndarray]:
+def ivf_candidates(
+    xn: np.ndarray, n_candidates: int, nprobe: int = 32, seed: int = 0, batch: int = 16384
+) -> tuple[np.ndarray, np.ndarray]:
     """Approximate top-``n_candidates`` inner-product neighbours from an inverted file (k-means cells, ``4√n``
     of them, trained on a seeded sample; ``nprobe`` cells scanned per query)."""
     faiss = _faiss()
@@ -89,8 +91,15 @@ def ivf_candidates(xn: np.ndarray, n_candidates: int, nprobe: int = 32, seed: in
     return sims, ids
 
 
-def approx_knn_indices(x: torch.Tensor, k: int, ties: str = "random", seed: int = 0, include_self: bool = True,
-                       index: str = "hnsw", **params: Any) -> tuple[torch.Tensor, torch.Tensor]:
+def approx_knn_indices(
+    x: torch.Tensor,
+    k: int,
+    ties: str = "random",
+    seed: int = 0,
+    include_self: bool = True,
+    index: str = "hnsw",
+    **params: Any,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Like :func:`knn_indices` (same return), from HNSW candidates; boundary-tied rows are done exactly."""
     n = x.shape[0]
     k = min(k, n if include_self else n - 1)
@@ -126,8 +135,16 @@ def approx_knn_indices(x: torch.Tensor, k: int, ties: str = "random", seed: int 
     return rows, cols
 
 
-def sampled_recall(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, k: int, include_self: bool = True,
-                   ties: str = "random", seed: int = 0, sample: int = 1000) -> float:
+def sampled_recall(
+    x: torch.Tensor,
+    rows: torch.Tensor,
+    cols: torch.Tensor,
+    k: int,
+    include_self: bool = True,
+    ties: str = "random",
+    seed: int = 0,
+    sample: int = 1000,
+) -> float:
     """Recall of the exact top-``k`` neighbour sets on a seeded sample of rows: |found ∩ true| / |true|."""
     n = x.shape[0]
     picked = torch.from_numpy(np.random.default_rng(seed).choice(n, size=min(sample, n), replace=False))
@@ -138,9 +155,16 @@ def sampled_recall(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, k: i
     return len(true_keys & found_keys) / max(1, len(true_keys))
 
 
-def build_knn(x: torch.Tensor, k: int, method: str, ties: str = "random", seed: int = 0,
-              include_self: bool = True, auto_exact_max_items: int = AUTO_EXACT_MAX_ITEMS,
-              recall_sample: int = 0) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+def build_knn(
+    x: torch.Tensor,
+    k: int,
+    method: str,
+    ties: str = "random",
+    seed: int = 0,
+    include_self: bool = True,
+    auto_exact_max_items: int = AUTO_EXACT_MAX_ITEMS,
+    recall_sample: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
     """Edges (rows, cols) and a record: method used, sizes, build seconds, sampled recall (approx only)."""
     used = resolve_method(method, x.shape[0], auto_exact_max_items)
     t = time.perf_counter()
@@ -149,8 +173,15 @@ def build_knn(x: torch.Tensor, k: int, method: str, ties: str = "random", seed: 
     else:
         rows, cols = approx_knn_indices(x, k, ties=ties, seed=seed, include_self=include_self)
     info_index = {} if used == "exact" else {"index": "faiss-hnsw", "m": 16, "ef_construction": 40, "ef_search": 64}
-    info: dict[str, Any] = {"method": used, "requested": method, "n_items": int(x.shape[0]),
-                            "dim": int(x.shape[1]), "k": int(k), "seconds": time.perf_counter() - t, **info_index}
+    info: dict[str, Any] = {
+        "method": used,
+        "requested": method,
+        "n_items": int(x.shape[0]),
+        "dim": int(x.shape[1]),
+        "k": int(k),
+        "seconds": time.perf_counter() - t,
+        **info_index,
+    }
     if used == "approx" and recall_sample > 0:
         info["recall_sample"] = int(min(recall_sample, x.shape[0]))
         info["recall"] = sampled_recall(x, rows, cols, k, include_self, ties, seed, recall_sample)

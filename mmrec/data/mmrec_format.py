@@ -31,9 +31,7 @@ def find_inter_file(data_dir: Path, name: str) -> Path:
     raise DataError(data_dir, f"no '{name}.inter' (or any .inter file) in the MMRec-layout folder", "check data_dir")
 
 
-def load_mmrec(
-    data_dir: str | Path, name: str, modalities: Sequence[str] | None = None, fill: str = "mean"
-) -> Dataset:
+def load_mmrec(data_dir: str | Path, name: str, modalities: Sequence[str] | None = None, fill: str = "mean") -> Dataset:
     """Read an MMRec-layout folder. ``modalities``: feature files to load (None = every ``*_feat.npy``)."""
     data_dir = Path(data_dir)
     if not data_dir.is_dir():

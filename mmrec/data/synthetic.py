@@ -44,8 +44,9 @@ def _advance(rng: np.random.Generator, draws: int) -> None:
     bit_generator.advance(draws)
 
 
-def _dense_interactions(rng: np.random.Generator, U: np.ndarray, V: np.ndarray, temperature: float,
-                        interactions_per_user: int) -> tuple[np.ndarray, np.ndarray]:
+def _dense_interactions(
+    rng: np.random.Generator, U: np.ndarray, V: np.ndarray, temperature: float, interactions_per_user: int
+) -> tuple[np.ndarray, np.ndarray]:
     n_users, n_items = U.shape[0], V.shape[0]
     logits = U @ V.T / temperature  # [n_users, n_items]
     gumbel = rng.gumbel(size=logits.shape)
@@ -72,7 +73,11 @@ def _first_distinct(draws: np.ndarray, need: np.ndarray) -> tuple[np.ndarray, np
 
 
 def _blocked_items(
-    U: np.ndarray, V: np.ndarray, temperature: float, counts: np.ndarray, data_seed: int,
+    U: np.ndarray,
+    V: np.ndarray,
+    temperature: float,
+    counts: np.ndarray,
+    data_seed: int,
     block_cells: int = 4_000_000,
 ) -> np.ndarray:
     """Per user block: softmax rows over all items, i.i.d. categorical draws, first ``n_u`` distinct kept.
@@ -110,8 +115,9 @@ def _blocked_items(
     return np.concatenate(items_out).astype(np.int64)
 
 
-def _modality_table(rng: np.random.Generator, V: np.ndarray, signal: float, dim: int,
-                    block_rows: int = 65536) -> torch.Tensor:
+def _modality_table(
+    rng: np.random.Generator, V: np.ndarray, signal: float, dim: int, block_rows: int = 65536
+) -> torch.Tensor:
     """``s · standardise(V W) + sqrt(1 - s²) · ε`` as float32, built in item blocks (draws as one big call)."""
     n_items = V.shape[0]
     W = rng.standard_normal((V.shape[1], dim))
@@ -163,8 +169,10 @@ def make_synthetic(
         sampler = "dense" if n_users * n_items <= DENSE_LIMIT_CELLS else "blocked"
     split = dict(split or {})
     if split.get("method", "random") != "random":
-        raise ConfigError(f"dataset.split.method={split['method']!r}: the synthetic set has no timestamps and is "
-                          "split at random only; use random")
+        raise ConfigError(
+            f"dataset.split.method={split['method']!r}: the synthetic set has no timestamps and is "
+            "split at random only; use random"
+        )
     rng = np.random.default_rng(data_seed)
     U = rng.standard_normal((n_users, n_factors)) / np.sqrt(n_factors) ** 0.5
     V = rng.standard_normal((n_items, n_factors)) / np.sqrt(n_factors) ** 0.5
@@ -174,8 +182,9 @@ def make_synthetic(
         _advance(rng, n_users * n_items)  # the root stream continues where the dense sampler leaves it
         counts = np.clip(rng.poisson(interactions_per_user, n_users), 3, n_items - 1)
         users = np.repeat(np.arange(n_users), counts)
-        key = hash_parts("synthetic-blocked-v1", n_users, n_items, n_factors, interactions_per_user,
-                         float(temperature), data_seed)
+        key = hash_parts(
+            "synthetic-blocked-v1", n_users, n_items, n_factors, interactions_per_user, float(temperature), data_seed
+        )
         items = cached_tensor("synthetic", key, lambda: _blocked_items(U, V, temperature, counts, data_seed))
 
     tensors = {}
@@ -195,6 +204,10 @@ def make_synthetic(
     del df
     pairs = np.stack([users, items], axis=1).astype(np.int64)
     inter = Interactions(n_users, n_items, pairs[labels == 0], pairs[labels == 1], pairs[labels == 2])
-    truth = {"user_factors": U, "item_factors": V, "signal": {m: float(s["signal"]) for m, s in modalities.items()},
-             "sampler": sampler}
+    truth = {
+        "user_factors": U,
+        "item_factors": V,
+        "signal": {m: float(s["signal"]) for m, s in modalities.items()},
+        "sampler": sampler,
+    }
     return Dataset(name=name, interactions=inter, features=ItemFeatures(tensors), truth=truth)

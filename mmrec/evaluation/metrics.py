@@ -70,9 +70,7 @@ def _check_ks_metrics(ks: Iterable[int], metrics: Iterable[str]) -> tuple[tuple[
         raise ConfigError(f"evaluation ks must be a non-empty list of positive integers, got {list(ks)}")
     unknown = [m for m in metrics if m not in METRICS]
     if not metrics or unknown:
-        raise ConfigError(
-            f"unknown evaluation metric(s) {unknown or '(none given)'}; available: {list(METRICS)}"
-        )
+        raise ConfigError(f"unknown evaluation metric(s) {unknown or '(none given)'}; available: {list(METRICS)}")
     if len(set(ks)) != len(ks) or len(set(metrics)) != len(metrics):
         raise ConfigError(f"duplicate entries in evaluation ks {list(ks)} or metrics {list(metrics)}")
     return ks, metrics
@@ -167,8 +165,11 @@ def topk_with_random_ties(scores: Tensor, k: int, *, users: Tensor | None = None
     # order the k chosen items by (score desc, key asc): sort by key, then a stable sort by score. Rows that
     # topk returned with strictly decreasing scores are already in that order; only the others pay for keys.
     values = scores.gather(1, top)  # [u, k]
-    fix = torch.ones(n_rows, dtype=torch.bool, device=scores.device) if k == n_items else (
-        (values[:, 1:] >= values[:, :-1]).any(dim=1))  # ties, or rows re-chosen by key (unsorted)
+    fix = (
+        torch.ones(n_rows, dtype=torch.bool, device=scores.device)
+        if k == n_items
+        else ((values[:, 1:] >= values[:, :-1]).any(dim=1))
+    )  # ties, or rows re-chosen by key (unsorted)
     if k < n_items and ambiguous.numel():
         fix[ambiguous] = True
     rows = fix.nonzero().squeeze(1)

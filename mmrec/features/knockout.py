@@ -96,16 +96,21 @@ def _keep(x: torch.Tensor, mask: torch.Tensor, params: KnockoutParams, gen: torc
     return x, mask
 
 
-@strategy("noise", "iid Gaussian ``N(noise_mean, noise_std)`` per item and dimension (study default: mean 1, "
-          "std 0.1); mask all True.")
+@strategy(
+    "noise",
+    "iid Gaussian ``N(noise_mean, noise_std)`` per item and dimension (study default: mean 1, std 0.1); mask all True.",
+)
 def _noise(x: torch.Tensor, mask: torch.Tensor, params: KnockoutParams, gen: torch.Generator) -> Pair:
     z = torch.randn(*x.shape, generator=gen)  # [n, d] standard normal, drawn on the CPU
     return (z * params.noise_std + params.noise_mean).to(x.device), _all_present(mask)
 
 
-@strategy("matched", "iid Gaussian with the modality's own per-dimension mean and (population) std over present "
-          "items: the marginal scale survives, the item <-> content link and correlations between dimensions do "
-          "not (a zero-variance dimension gives a constant column); mask all True.")
+@strategy(
+    "matched",
+    "iid Gaussian with the modality's own per-dimension mean and (population) std over present "
+    "items: the marginal scale survives, the item <-> content link and correlations between dimensions do "
+    "not (a zero-variance dimension gives a constant column); mask all True.",
+)
 def _matched(x: torch.Tensor, mask: torch.Tensor, params: KnockoutParams, gen: torch.Generator) -> Pair:
     real = _present_rows(x, mask).double()  # [n_present, d]
     mean, std = real.mean(dim=0), real.std(dim=0, correction=0)  # [d]; population std: finite for one row
@@ -129,15 +134,21 @@ def _mean(x: torch.Tensor, mask: torch.Tensor, params: KnockoutParams, gen: torc
     return mean.float().expand(*x.shape).clone(), _all_present(mask)
 
 
-@strategy("shuffle", "rows permuted across items by a derangement (:func:`cyclic_derangement`): no item keeps its "
-          "own row (by index); the mask is permuted with the rows (an item gets another's row and presence flag).")
+@strategy(
+    "shuffle",
+    "rows permuted across items by a derangement (:func:`cyclic_derangement`): no item keeps its "
+    "own row (by index); the mask is permuted with the rows (an item gets another's row and presence flag).",
+)
 def _shuffle(x: torch.Tensor, mask: torch.Tensor, params: KnockoutParams, gen: torch.Generator) -> Pair:
     perm = cyclic_derangement(x.shape[0], gen)  # [n] item i takes row perm[i]
     return x.float()[perm.to(x.device)], mask[perm.to(mask.device)]
 
 
-@strategy("drop", "the modality is removed from the returned :class:`ItemFeatures`; models run on the others "
-          "(dropping every modality is an error).")
+@strategy(
+    "drop",
+    "the modality is removed from the returned :class:`ItemFeatures`; models run on the others "
+    "(dropping every modality is an error).",
+)
 def _drop(x: torch.Tensor, mask: torch.Tensor, params: KnockoutParams, gen: torch.Generator) -> Pair:
     raise AssertionError("'drop' removes the modality; Knockout.apply never calls it")
 

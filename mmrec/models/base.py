@@ -49,8 +49,14 @@ class Recommender(pl.LightningModule):
     uses_features_at_inference: ClassVar[bool] = False
     trainable: ClassVar[bool] = True
 
-    def __init__(self, data: GraphData, lr: float = 1e-3, weight_decay: float = 0.0, lr_decay: float = 1.0,
-                 lr_decay_epochs: float = 50):
+    def __init__(
+        self,
+        data: GraphData,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        lr_decay: float = 1.0,
+        lr_decay_epochs: float = 50,
+    ):
         super().__init__()
         self.n_users = data.n_users
         self.n_items = data.n_items
@@ -161,8 +167,9 @@ class Recommender(pl.LightningModule):
             self._memo[key] = build()
         return self._memo[key]
 
-    def configure_evaluation(self, ks: Sequence[int] = DEFAULT_KS, metrics: Sequence[str] = METRICS,
-                             seed: int = 0, run_seed: int = 0) -> None:
+    def configure_evaluation(
+        self, ks: Sequence[int] = DEFAULT_KS, metrics: Sequence[str] = METRICS, seed: int = 0, run_seed: int = 0
+    ) -> None:
         self.eval_ks, self.eval_metrics, self.eval_seed, self.run_seed = tuple(ks), tuple(metrics), seed, run_seed
 
     # ---- Lightning plumbing ----------------------------------------------------------------------------------

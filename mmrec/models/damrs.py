@@ -28,14 +28,20 @@ class _GradedNeighbourLoss(torch.autograd.Function):
     gradient. Pseudo-positives are drawn from the labels (no gradient), as in the reference."""
 
     @staticmethod
-    def forward(ctx, anchors: torch.Tensor, views: torch.Tensor, n_pos: int, temperature: float,  # type: ignore[override]
-                block: int) -> torch.Tensor:
+    def forward(
+        ctx,
+        anchors: torch.Tensor,
+        views: torch.Tensor,
+        n_pos: int,
+        temperature: float,  # type: ignore[override]
+        block: int,
+    ) -> torch.Tensor:
         n_views, b = anchors.shape[0], anchors.shape[1]
         grad_anchors, grad_views = torch.zeros_like(anchors), torch.zeros_like(views)
         loss = anchors.new_zeros(())
         scale = 1.0 / (b * n_views)  # mean over the batch items, then over the views
         for start in range(0, b, block):
-            a = anchors[:, start:start + block]  # [V, c, d]
+            a = anchors[:, start : start + block]  # [V, c, d]
             cosines = torch.bmm(a, views.transpose(1, 2))  # [V, c, I]
             probs = torch.softmax(cosines, dim=2)  # label distributions P_v
             total = probs.sum(0)  # [c, I] Σ_w P_w
@@ -55,7 +61,7 @@ class _GradedNeighbourLoss(torch.autograd.Function):
                 e.mul_((g_t / temperature).unsqueeze(1))
                 e.scatter_add_(1, mm, e_mm * (g_m / temperature).unsqueeze(1))
                 e.scatter_add_(1, single, e_single * (g_s / temperature).unsqueeze(1))
-                grad_anchors[v, start:start + block] = e @ views[v]  # [c, d]
+                grad_anchors[v, start : start + block] = e @ views[v]  # [c, d]
                 grad_views[v].addmm_(e.T, a[v])  # [I, d]
         ctx.save_for_backward(grad_anchors, grad_views)
         return loss
@@ -66,8 +72,9 @@ class _GradedNeighbourLoss(torch.autograd.Function):
         return grad_anchors * grad, grad_views * grad, None, None, None
 
 
-def graded_neighbour_loss(anchors: torch.Tensor, views: torch.Tensor, n_pos: int, temperature: float,
-                          block: int = 64) -> torch.Tensor:
+def graded_neighbour_loss(
+    anchors: torch.Tensor, views: torch.Tensor, n_pos: int, temperature: float, block: int = 64
+) -> torch.Tensor:
     """``L_AI = mean_v mean_x L_v(x)`` for row-normalised anchors [V, b, d] (the batch items in each view) and
     row-normalised views [V, I, d]; differentiable in both."""
     return _GradedNeighbourLoss.apply(anchors, views, n_pos, temperature, block)
@@ -131,8 +138,10 @@ class DAMRS(MultimodalRecommender):
         if min(knn_k, behaviour_k, n_pseudo_positives) < 1:
             raise ConfigError("damrs: knn_k, behaviour_k and n_pseudo_positives must be >= 1")
         if 2 * n_pseudo_positives >= self.n_items:
-            raise ConfigError(f"damrs.n_pseudo_positives={n_pseudo_positives} needs more than "
-                              f"{2 * n_pseudo_positives} items; this data has {self.n_items}")
+            raise ConfigError(
+                f"damrs.n_pseudo_positives={n_pseudo_positives} needs more than "
+                f"{2 * n_pseudo_positives} items; this data has {self.n_items}"
+            )
         self.n_ui_layers, self.n_mm_layers = n_ui_layers, n_mm_layers
         self.knn_k, self.behaviour_k, self.min_cooccurrence = knn_k, behaviour_k, min_cooccurrence
         self.kl_weight, self.neighbor_weight = kl_weight, neighbor_weight
@@ -157,8 +166,9 @@ class DAMRS(MultimodalRecommender):
         views = [propagate(g, item_id, self.n_mm_layers, combine="last") for g in graphs]
         return u, i, views
 
-    def bpr_weights(self, u: torch.Tensor, normalized: list[torch.Tensor], pos: torch.Tensor,
-                    neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def bpr_weights(
+        self, u: torch.Tensor, normalized: list[torch.Tensor], pos: torch.Tensor, neg: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Detached (w⁺ [B], w⁻ [B]) of the denoised BPR from the row-normalised views."""
         with torch.no_grad():
             p = torch.stack([torch.sigmoid((u * take_rows(h, pos)).sum(1)) for h in normalized])  # [V, B]

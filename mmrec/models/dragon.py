@@ -104,9 +104,7 @@ class DRAGON(MultimodalRecommender):
 
     def _user_graph(self, generator: torch.Generator | None) -> EdgeGraph:
         pad = self.faithful_to == "reference"
-        return sampled_user_graph(
-            *self._user_edges, self.n_users, self.user_k, self.user_aggr, pad, generator
-        )
+        return sampled_user_graph(*self._user_edges, self.n_users, self.user_k, self.user_aggr, pad, generator)
 
     def on_epoch_start_hook(self) -> None:
         if self.faithful_to == "reference":  # fresh random padding each epoch (global RNG, seeded per epoch)

@@ -77,10 +77,12 @@ class DualGNN(MultimodalRecommender):
         self.user_weight = self.item_weight = None
         if n_mod > 1:  # [U, M, 1] as in the reference: xavier-normal draw, then a softmax over modalities
             self.user_weight = nn.Parameter(
-                torch.softmax(nn.init.xavier_normal_(torch.randn(self.n_users, n_mod, 1)), 1))
+                torch.softmax(nn.init.xavier_normal_(torch.randn(self.n_users, n_mod, 1)), 1)
+            )
             if faithful_to == "reference":
                 self.item_weight = nn.Parameter(
-                    torch.softmax(nn.init.xavier_normal_(torch.randn(self.n_items, n_mod, 1)), 1))
+                    torch.softmax(nn.init.xavier_normal_(torch.randn(self.n_items, n_mod, 1)), 1)
+                )
         self.train_user_graph: EdgeGraph | None = None
         self.attach(data)
 
@@ -96,8 +98,16 @@ class DualGNN(MultimodalRecommender):
 
     def _user_graph(self, generator: torch.Generator | None) -> EdgeGraph:
         rows, cols, counts = self._user_edges
-        return sampled_user_graph(rows, cols, counts, self.n_users, self.user_k, weighting=self.user_aggr,
-                                  pad=self.faithful_to == "reference", generator=generator)
+        return sampled_user_graph(
+            rows,
+            cols,
+            counts,
+            self.n_users,
+            self.user_k,
+            weighting=self.user_aggr,
+            pad=self.faithful_to == "reference",
+            generator=generator,
+        )
 
     def on_epoch_start_hook(self) -> None:
         if self.faithful_to == "reference":  # fresh random padding each epoch (global RNG, seeded per epoch)

@@ -60,13 +60,16 @@ class FREEDOM(MultimodalRecommender):
     def prepare(self, data: GraphData) -> None:
         self.register_derived("adj", data.norm_adj())
         # frozen item–item graph from the (post-knockout) raw features
-        self.register_derived("mm_adj", data.weighted_item_knn({m: self.weights[m] for m in self.modality_names},
-                                                               self.knn_k))
+        self.register_derived(
+            "mm_adj", data.weighted_item_knn({m: self.weights[m] for m in self.modality_names}, self.knn_k)
+        )
 
     def on_epoch_start_hook(self) -> None:
-        self.train_adj = pruned_norm_adj(
-            self.edge_users, self.edge_items, self.n_users, self.n_items, self.dropout
-        ) if self.dropout > 0 else self.adj
+        self.train_adj = (
+            pruned_norm_adj(self.edge_users, self.edge_items, self.n_users, self.n_items, self.dropout)
+            if self.dropout > 0
+            else self.adj
+        )
 
     def forward(self, adj: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = propagate(self.mm_adj, self.item_embedding.weight, self.n_mm_layers, combine="last")  # [I, d]

@@ -81,8 +81,14 @@ class LATTICE(MultimodalRecommender):
         lr: float = 5e-4,
         zero_grad_keeps_zeros: bool = False,
     ):
-        super().__init__(data, lr=lr, lr_decay=lr_decay, lr_decay_epochs=lr_decay_epochs, faithful_to=faithful_to,
-                         freeze_features=freeze_features)
+        super().__init__(
+            data,
+            lr=lr,
+            lr_decay=lr_decay,
+            lr_decay_epochs=lr_decay_epochs,
+            faithful_to=faithful_to,
+            freeze_features=freeze_features,
+        )
         self.zero_grad_keeps_zeros = zero_grad_keeps_zeros
         if cf_model not in CF_MODELS:
             raise ConfigError(f"lattice.cf_model={cf_model!r}; choose one of {list(CF_MODELS)}")
@@ -106,8 +112,9 @@ class LATTICE(MultimodalRecommender):
 
     # ---- structures derived from data --------------------------------------------------------------------------
     def prepare(self, data: GraphData) -> None:
-        self.register_derived("adj", data.self_loop_row_norm_adj() if self.faithful_to == "reference"
-                              else data.norm_adj())
+        self.register_derived(
+            "adj", data.self_loop_row_norm_adj() if self.faithful_to == "reference" else data.norm_adj()
+        )
         for j, m in enumerate(self.modality_names):  # frozen graphs Ŝ⁰_m of the raw features
             self.register_derived(f"original_graph_{j}", cached_weighted_knn_graph(data, m, self.knn_k))
         self.knn_ties, self.knn_seed = data.knn_ties, data.seed

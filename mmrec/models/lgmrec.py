@@ -82,8 +82,10 @@ class LGMRec(MultimodalRecommender):
         super().__init__(data, lr=lr, faithful_to=faithful_to, freeze_features=freeze_features)
         check_choice("lgmrec.cf_model", cf_model, ("lightgcn", "mf"))
         if embedding_dim != feat_embed_dim:
-            raise ConfigError(f"lgmrec: embedding_dim ({embedding_dim}) and feat_embed_dim ({feat_embed_dim}) must "
-                              "be equal (collaborative and modality embeddings are added)")
+            raise ConfigError(
+                f"lgmrec: embedding_dim ({embedding_dim}) and feat_embed_dim ({feat_embed_dim}) must "
+                "be equal (collaborative and modality embeddings are added)"
+            )
         if n_hyper_layers < 1 or hyper_num < 1:
             raise ConfigError(f"lgmrec: n_hyper_layers={n_hyper_layers} and hyper_num={hyper_num} must be >= 1")
         if not 0.0 < keep_rate <= 1.0:
@@ -130,18 +132,22 @@ class LGMRec(MultimodalRecommender):
         users = torch.sparse.mm(self.interactions, items) * self.inv_user_degree  # [U, d] mean of the user's items
         return propagate(self.adj, torch.cat([users, items]), self.n_mm_layers, combine="last")
 
-    def hyperedge_assignments(self, m: str, generator: torch.Generator | None, noise: bool,
-                              item_logits: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def hyperedge_assignments(
+        self, m: str, generator: torch.Generator | None, noise: bool, item_logits: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(``H_i`` [I, A], ``H_u`` [U, A]) of one modality, before dropout (``item_logits``: ``X_m V_m``)."""
         item_logits = self.feature_products(m)[1] if item_logits is None else item_logits  # [I, A]
         user_logits = torch.sparse.mm(self.interactions, item_logits)  # [U, A]
         if noise:
-            return (gumbel_softmax(item_logits, self.temperature, generator=generator),
-                    gumbel_softmax(user_logits, self.temperature, generator=generator))
+            return (
+                gumbel_softmax(item_logits, self.temperature, generator=generator),
+                gumbel_softmax(user_logits, self.temperature, generator=generator),
+            )
         return torch.softmax(item_logits / self.temperature, 1), torch.softmax(user_logits / self.temperature, 1)
 
-    def forward(self, generator: torch.Generator | None = None,
-                noise: bool = True) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    def forward(
+        self, generator: torch.Generator | None = None, noise: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """Final users [U, d], items [I, d] and the per-modality hypergraph embeddings ``G_m`` [U+I, d]."""
         drop = 1.0 - self.keep_rate
         collab = self.collaborative()  # [U+I, d]
@@ -160,8 +166,9 @@ class LGMRec(MultimodalRecommender):
         return final[: self.n_users], final[self.n_users :], hyper
 
     # ---- training and scoring ----------------------------------------------------------------------------------
-    def hypergraph_contrast(self, anchor: torch.Tensor, positive: torch.Tensor,
-                            candidates: torch.Tensor) -> torch.Tensor:
+    def hypergraph_contrast(
+        self, anchor: torch.Tensor, positive: torch.Tensor, candidates: torch.Tensor
+    ) -> torch.Tensor:
         """``−Σ_b log(exp(cos(a_b, p_b)/τ) / Σ_j exp(cos(a_b, c_j)/τ))`` (summed over the batch)."""
         a = F.normalize(anchor, dim=1) / self.temperature  # [B, d] (1/τ folded into the anchors)
         pos = (a * F.normalize(positive, dim=1)).sum(1)  # [B]
@@ -178,8 +185,9 @@ class LGMRec(MultimodalRecommender):
                 ga, gb = hyper[names[a]], hyper[names[b]]
                 cl = cl + self.hypergraph_contrast(take_rows(ga, users), take_rows(gb, users), gb[: self.n_users])
                 item_nodes = self.n_users + pos
-                cl = cl + self.hypergraph_contrast(take_rows(ga, item_nodes), take_rows(gb, item_nodes),
-                                                   gb[self.n_users :])
+                cl = cl + self.hypergraph_contrast(
+                    take_rows(ga, item_nodes), take_rows(gb, item_nodes), gb[self.n_users :]
+                )
         return loss + self.cl_weight * cl
 
     def order_modalities(self, names: list[str]) -> list[str]:

@@ -20,8 +20,15 @@ class LightGCN(Recommender):
     Trainable parameters: ``(U + I) · d``.
     """
 
-    def __init__(self, data: GraphData, embedding_dim: int = 64, n_layers: int = 2, reg_weight: float = 1e-4,
-                 lr: float = 1e-3, faithful_to: str = "reference"):
+    def __init__(
+        self,
+        data: GraphData,
+        embedding_dim: int = 64,
+        n_layers: int = 2,
+        reg_weight: float = 1e-4,
+        lr: float = 1e-3,
+        faithful_to: str = "reference",
+    ):
         super().__init__(data, lr=lr)
         check_choice("model.faithful_to", faithful_to, ("reference", "paper"))
         self.faithful_to = faithful_to

@@ -64,8 +64,14 @@ class MGCN(MultimodalRecommender):
         freeze_features: bool = False,
         lr: float = 1e-3,
     ):
-        super().__init__(data, lr=lr, lr_decay=lr_decay, lr_decay_epochs=lr_decay_epochs, faithful_to=faithful_to,
-                         freeze_features=freeze_features)
+        super().__init__(
+            data,
+            lr=lr,
+            lr_decay=lr_decay,
+            lr_decay_epochs=lr_decay_epochs,
+            faithful_to=faithful_to,
+            freeze_features=freeze_features,
+        )
         self.n_ui_layers, self.n_layers, self.knn_k = n_ui_layers, n_layers, knn_k
         self.reg_weight, self.cl_loss, self.temperature = reg_weight, cl_loss, temperature
         d = embedding_dim

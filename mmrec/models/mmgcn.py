@@ -101,13 +101,15 @@ class MMGCN(MultimodalRecommender):
                 self.preference[m] = nn.Parameter(p)
             else:
                 self.register_buffer(f"preference_{m}", p)
-        self.layers = nn.ModuleDict({
-            m: nn.ModuleList(
-                [_ModalLayer(a, a, d, concat, xavier_combine=True)]
-                + [_ModalLayer(d, d, d, concat, xavier_combine=False) for _ in range(n_layers - 1)]
-            )
-            for m, a in self.in_dims.items()
-        })
+        self.layers = nn.ModuleDict(
+            {
+                m: nn.ModuleList(
+                    [_ModalLayer(a, a, d, concat, xavier_combine=True)]
+                    + [_ModalLayer(d, d, d, concat, xavier_combine=False) for _ in range(n_layers - 1)]
+                )
+                for m, a in self.in_dims.items()
+            }
+        )
         self.register_load_state_dict_post_hook(self._refresh_fixed_inputs)
         self.attach(data)
 
@@ -168,8 +170,9 @@ class MMGCN(MultimodalRecommender):
         loss = bpr_loss((u * p).sum(1), (u * n).sum(1))
         e_u, e_p, e_n = take_rows(self.id_embedding, nodes).chunk(3)
         reg = e_u.pow(2).mean() + 0.5 * e_p.pow(2).mean() + 0.5 * e_n.pow(2).mean()
-        reg_modalities = self.modality_names if self.faithful_to == "paper" else [
-            m for m in self.modality_names if m == "image"]
+        reg_modalities = (
+            self.modality_names if self.faithful_to == "paper" else [m for m in self.modality_names if m == "image"]
+        )
         for m in reg_modalities:
             reg = reg + self.user_preference(m).pow(2).mean()
         return loss + self.reg_weight * reg

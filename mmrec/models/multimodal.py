@@ -38,8 +38,17 @@ class MultimodalRecommender(Recommender):
     features: nn.ModuleDict  # modality -> FeatureTable (when the model takes freeze_features)
     projections: nn.ModuleDict  # modality -> nn.Linear (build_projections)
 
-    def __init__(self, data: GraphData, *, lr: float, weight_decay: float = 0.0, lr_decay: float = 1.0,
-                 lr_decay_epochs: float = 50, faithful_to: str = "reference", freeze_features: bool | None = None):
+    def __init__(
+        self,
+        data: GraphData,
+        *,
+        lr: float,
+        weight_decay: float = 0.0,
+        lr_decay: float = 1.0,
+        lr_decay_epochs: float = 50,
+        faithful_to: str = "reference",
+        freeze_features: bool | None = None,
+    ):
         super().__init__(data, lr=lr, weight_decay=weight_decay, lr_decay=lr_decay, lr_decay_epochs=lr_decay_epochs)
         check_choice(f"{type(self).__name__.lower()}.faithful_to", faithful_to, self.faithful_choices)
         self.faithful_to = faithful_to
@@ -64,8 +73,12 @@ class MultimodalRecommender(Recommender):
     def table(self, modality: str) -> FeatureTable:
         return cast(FeatureTable, self.features[modality])
 
-    def build_projections(self, dim: int, init: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                          modalities: Sequence[str] | None = None) -> None:
+    def build_projections(
+        self,
+        dim: int,
+        init: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        modalities: Sequence[str] | None = None,
+    ) -> None:
         """``projections[m]``: ``nn.Linear(d_m, dim)`` per modality (``init`` applied to each weight)."""
         names = self.modality_names if modalities is None else modalities
         self.projections = nn.ModuleDict({m: nn.Linear(self.feature_dims[m], dim) for m in names})

@@ -76,8 +76,14 @@ class PGL(MultimodalRecommender):
         freeze_features: bool = False,
         lr: float = 1e-3,
     ):
-        super().__init__(data, lr=lr, lr_decay=lr_decay, lr_decay_epochs=lr_decay_epochs, faithful_to=faithful_to,
-                         freeze_features=freeze_features)
+        super().__init__(
+            data,
+            lr=lr,
+            lr_decay=lr_decay,
+            lr_decay_epochs=lr_decay_epochs,
+            faithful_to=faithful_to,
+            freeze_features=freeze_features,
+        )
         check_choice("pgl.mode", mode, ("local", "global"))
         if not 0.0 < keep_ratio <= 1.0:
             raise ConfigError(f"pgl.keep_ratio={keep_ratio} must be in (0, 1]")
@@ -89,7 +95,8 @@ class PGL(MultimodalRecommender):
         self.reg_weight, self.dropout, self.temperature = reg_weight, dropout, temperature
         self.weights = item_graph_weights(self.modality_names, mm_image_weight, modality_weights)
         self.user_embeddings = nn.ModuleDict(
-            {m: nn.Embedding(self.n_users, embedding_dim) for m in self.modality_names})
+            {m: nn.Embedding(self.n_users, embedding_dim) for m in self.modality_names}
+        )
         for emb in self.user_embeddings.values():
             nn.init.xavier_uniform_(emb.weight)
         self.build_projections(embedding_dim)
@@ -102,24 +109,29 @@ class PGL(MultimodalRecommender):
     def prepare(self, data: GraphData) -> None:
         self.register_derived("adj", data.norm_adj())
         # FREEDOM's frozen item–item graph from the (post-knockout) raw features
-        self.register_derived("mm_adj", data.weighted_item_knn({m: self.weights[m] for m in self.modality_names},
-                                                               self.knn_k))
+        self.register_derived(
+            "mm_adj", data.weighted_item_knn({m: self.weights[m] for m in self.modality_names}, self.knn_k)
+        )
         if self.mode == "global":
-            self.register_derived("global_subgraph", cached_global_principal_subgraph(
-                data, self.svd_rank, self.principal_fraction, self.svd_threshold))
+            self.register_derived(
+                "global_subgraph",
+                cached_global_principal_subgraph(data, self.svd_rank, self.principal_fraction, self.svd_threshold),
+            )
         self.train_adj = None
 
     def on_epoch_start_hook(self) -> None:
         if self.mode == "global":
             self.train_adj = self.global_subgraph
         else:
-            self.train_adj = local_principal_subgraph(self.edge_users, self.edge_items, self.n_users, self.n_items,
-                                                      self.keep_ratio)
+            self.train_adj = local_principal_subgraph(
+                self.edge_users, self.edge_items, self.n_users, self.n_items, self.keep_ratio
+            )
 
     def forward(self, adj: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Users [U, M·d] and items [I, M·d] propagated over ``adj`` (plus the item-graph term for items)."""
-        items = torch.cat([F.normalize(self.projections[m](self.features[m]()), dim=1) for m in self.modality_names],
-                          dim=1)  # [I, M·d]
+        items = torch.cat(
+            [F.normalize(self.projections[m](self.features[m]()), dim=1) for m in self.modality_names], dim=1
+        )  # [I, M·d]
         users = torch.cat([self.user_embeddings[m].weight for m in self.modality_names], dim=1)  # [U, M·d]
         h = propagate(self.mm_adj, items, self.n_mm_layers, combine="last")  # [I, M·d]
         u, i = bipartite_propagate(adj, users, items, self.n_ui_layers)
@@ -133,6 +145,7 @@ class PGL(MultimodalRecommender):
         u, p, n = take_rows(u_all, users), take_rows(i_all, pos), take_rows(i_all, neg)
         loss = bpr_loss((u * p).sum(1), (u * n).sum(1))
         if self.reg_weight:
+
             def drop(x: torch.Tensor) -> torch.Tensor:
                 return F.dropout(x, self.dropout, training=self.training)
 

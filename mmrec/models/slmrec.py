@@ -83,8 +83,9 @@ class SLMRec(MultimodalRecommender):
         freeze_features: bool = True,
         lr: float = 0.01,
     ):
-        super().__init__(data, lr=lr, weight_decay=weight_decay, faithful_to=faithful_to,
-                         freeze_features=freeze_features)
+        super().__init__(
+            data, lr=lr, weight_decay=weight_decay, faithful_to=faithful_to, freeze_features=freeze_features
+        )
         if ssl_task not in SSL_TASKS:
             raise ConfigError(f"slmrec.ssl_task={ssl_task!r}; choose one of {list(SSL_TASKS)}")
         check_choice("slmrec.mm_fusion", mm_fusion, ("concat", "mean"))
@@ -121,11 +122,7 @@ class SLMRec(MultimodalRecommender):
             nn.Linear(w_in, w_out) for w_in, w_out in zip([self.dim, *widths[:-1]], widths, strict=True)
         )
         self.fac_heads = nn.ModuleDict(
-            {
-                m: nn.Linear(self.dim, w)
-                for m, w in zip(levels, widths, strict=True)
-                if m in self.modality_names
-            }
+            {m: nn.Linear(self.dim, w) for m, w in zip(levels, widths, strict=True) if m in self.modality_names}
         )
         for lin in [*self.fac_chain, *self.fac_heads.values()]:
             nn.init.xavier_uniform_(lin.weight)
@@ -151,8 +148,9 @@ class SLMRec(MultimodalRecommender):
 
     def item_inputs(self) -> torch.Tensor:
         """The items' layer-0 inputs of all views side by side: [I, (M+1)·d] (ID view first)."""
-        return torch.cat([self.item_embedding.weight]
-                         + [self.projections[m](self.features[m]()) for m in self.modality_names], dim=1)
+        return torch.cat(
+            [self.item_embedding.weight] + [self.projections[m](self.features[m]()) for m in self.modality_names], dim=1
+        )
 
     def view_inputs(self, items: torch.Tensor | None = None) -> torch.Tensor:
         """Layer-0 inputs of all views side by side: [U+I, (M+1)·d] (users share ``E_u`` in every view)."""

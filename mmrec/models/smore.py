@@ -88,8 +88,14 @@ class SMORE(MultimodalRecommender):
         freeze_features: bool = False,
         lr: float = 1e-3,
     ):
-        super().__init__(data, lr=lr, lr_decay=lr_decay, lr_decay_epochs=lr_decay_epochs, faithful_to=faithful_to,
-                         freeze_features=freeze_features)
+        super().__init__(
+            data,
+            lr=lr,
+            lr_decay=lr_decay,
+            lr_decay_epochs=lr_decay_epochs,
+            faithful_to=faithful_to,
+            freeze_features=freeze_features,
+        )
         self.n_ui_layers, self.n_layers = n_ui_layers, n_layers
         self.knn_ks = {"image": image_knn_k, "text": text_knn_k}
         self.default_knn_k = knn_k

@@ -21,8 +21,15 @@ class VBPR(MultimodalRecommender):
     Trainable parameters: ``2dU + dI + (F + 1)d`` (+ ``I + F`` for ``paper``), ``F = Σ_m d_m``.
     """
 
-    def __init__(self, data: GraphData, embedding_dim: int = 64, reg_weight: float = 1e-3, dropout: float = 0.0,
-                 faithful_to: str = "reference", lr: float = 1e-3):
+    def __init__(
+        self,
+        data: GraphData,
+        embedding_dim: int = 64,
+        reg_weight: float = 1e-3,
+        dropout: float = 0.0,
+        faithful_to: str = "reference",
+        lr: float = 1e-3,
+    ):
         super().__init__(data, lr=lr, faithful_to=faithful_to)
         self.reg_weight = reg_weight
         self.dropout = dropout

@@ -43,8 +43,9 @@ def mean_cosine(x_normalized: torch.Tensor) -> torch.Tensor:
     return (total @ total / float(n * n)).to(x_normalized.dtype)
 
 
-def topk_with_ties(scores: torch.Tensor, k: int, ties: str = "random",
-                   generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def topk_with_ties(
+    scores: torch.Tensor, k: int, ties: str = "random", generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-``k`` columns of each row of ``scores`` [c, n] (``-inf`` = excluded): (indices [c, k], keep [c, k]).
 
     ``keep`` is False for excluded entries (rows with fewer than ``k`` candidates). Ties at the ``k``-th place:
@@ -82,8 +83,9 @@ def topk_with_ties(scores: torch.Tensor, k: int, ties: str = "random",
     return chosen, torch.isfinite(vals)
 
 
-def consensus_knn_edges(features: Sequence[torch.Tensor], k: int, ties: str = "random", seed: int = 0,
-                        chunk_size: int = 1024) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def consensus_knn_edges(
+    features: Sequence[torch.Tensor], k: int, ties: str = "random", seed: int = 0, chunk_size: int = 1024
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Per modality, the (rows, cols) edges of its top-``k`` consensus graph (see module docstring).
 
     Args:
@@ -110,8 +112,9 @@ def consensus_knn_edges(features: Sequence[torch.Tensor], k: int, ties: str = "r
     return [(torch.cat(r), torch.cat(c)) for r, c in zip(rows_out, cols_out)]
 
 
-def cooccurrence_knn_edges(train: sp.spmatrix, k: int, min_count: int = 2, ties: str = "random",
-                           seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def cooccurrence_knn_edges(
+    train: sp.spmatrix, k: int, min_count: int = 2, ties: str = "random", seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Item–item behaviour edges: each item's top-``k`` co-interacted items with at least ``min_count`` common
     users, plus a self-loop per item. Returns (rows, cols) int64 CPU tensors.
 
@@ -150,8 +153,10 @@ def cooccurrence_knn_edges(train: sp.spmatrix, k: int, min_count: int = 2, ties:
         nxt[segment[rank == k]] = cnt[rank == k]
         tied = kth == nxt
         chosen &= ~(tied[segment] & (cnt == kth[segment]))
-    return (torch.from_numpy(np.concatenate([self_loops, rows[chosen]])),
-            torch.from_numpy(np.concatenate([self_loops, cols[chosen]])))
+    return (
+        torch.from_numpy(np.concatenate([self_loops, rows[chosen]])),
+        torch.from_numpy(np.concatenate([self_loops, cols[chosen]])),
+    )
 
 
 def consensus_item_graphs(data: GraphData, modalities: Sequence[str], k: int) -> list[torch.Tensor]:

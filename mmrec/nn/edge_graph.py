@@ -40,8 +40,9 @@ class EdgeGraph(nn.Module):
     Optional constant ``values`` make ``spmm(x)`` a fixed normalised propagation.
     """
 
-    def __init__(self, rows: torch.Tensor, cols: torch.Tensor, shape: tuple[int, int],
-                 values: torch.Tensor | None = None):
+    def __init__(
+        self, rows: torch.Tensor, cols: torch.Tensor, shape: tuple[int, int], values: torch.Tensor | None = None
+    ):
         super().__init__()
         n_rows, n_cols = int(shape[0]), int(shape[1])
         self.shape = (n_rows, n_cols)
@@ -72,8 +73,9 @@ class EdgeGraph(nn.Module):
         return torch.sparse_csr_tensor(self.crow, self.col, values, self.shape, check_invariants=False)
 
     def _csr_t(self, values: torch.Tensor) -> torch.Tensor:
-        return torch.sparse_csr_tensor(self.t_crow, self.t_col, take_rows(values, self.t_perm), self.shape[::-1],
-                                       check_invariants=False)
+        return torch.sparse_csr_tensor(
+            self.t_crow, self.t_col, take_rows(values, self.t_perm), self.shape[::-1], check_invariants=False
+        )
 
     def _sampled(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """``⟨a[row_e], b[col_e]⟩`` for every stored edge: [nnz]."""
@@ -156,8 +158,9 @@ def interaction_edges(train: sp.spmatrix) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(coo.row.astype(np.int64)), torch.from_numpy(coo.col.astype(np.int64))
 
 
-def bipartite_edge_graph(users: torch.Tensor, items: torch.Tensor, n_users: int, n_items: int,
-                         values: torch.Tensor | None = None) -> EdgeGraph:
+def bipartite_edge_graph(
+    users: torch.Tensor, items: torch.Tensor, n_users: int, n_items: int, values: torch.Tensor | None = None
+) -> EdgeGraph:
     """The symmetric user–item graph on ``U + I`` nodes (items offset by ``U``), both directions of every
     interaction ``(u, i)``: caller order is ``[u→i edges (row = item node); i→u edges (row = user)]``, so a
     per-direction value vector is ``cat([values_into_items, values_into_users])``."""

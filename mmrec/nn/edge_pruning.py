@@ -21,7 +21,11 @@ def sample_edges(weights: torch.Tensor, keep_ratio: float, generator: torch.Gene
 
 
 def pruned_norm_adj(
-    users: torch.Tensor, items: torch.Tensor, n_users: int, n_items: int, dropout: float,
+    users: torch.Tensor,
+    items: torch.Tensor,
+    n_users: int,
+    n_items: int,
+    dropout: float,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Keep ``⌊|E|(1 − dropout)⌋`` edges sampled by degree weight, then re-normalise them symmetrically in the

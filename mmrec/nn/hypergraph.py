@@ -10,8 +10,9 @@ from __future__ import annotations
 import torch
 
 
-def gumbel_softmax(logits: torch.Tensor, tau: float, dim: int = -1,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
+def gumbel_softmax(
+    logits: torch.Tensor, tau: float, dim: int = -1, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """``softmax((logits + g) / τ)`` with ``g = -log(Exp(1))`` i.i.d. Gumbel noise (``F.gumbel_softmax``'s soft
     sample, draw for draw the same numbers from the global RNG when ``generator`` is None). The exponential draws
     are clamped away from 0 so a draw can never give ``+inf`` noise."""
@@ -20,8 +21,9 @@ def gumbel_softmax(logits: torch.Tensor, tau: float, dim: int = -1,
     return torch.softmax((logits + gumbels) / tau, dim=dim)
 
 
-def hypergraph_propagate(item_hyper: torch.Tensor, user_hyper: torch.Tensor, item_emb: torch.Tensor,
-                         n_layers: int) -> tuple[torch.Tensor, torch.Tensor]:
+def hypergraph_propagate(
+    item_hyper: torch.Tensor, user_hyper: torch.Tensor, item_emb: torch.Tensor, n_layers: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``n_layers`` hypergraph layers from item embeddings [I, d]: returns (users [U, d], items [I, d]).
 
     Args:

@@ -28,9 +28,7 @@ class ModalityPreferenceGCN(nn.Module):
     """``forward(graph, features) -> [U+I, M, d]``: one ``r_m`` per modality, in ``feature_dims`` order
     (``graph``: the normalised user–item adjacency as an :class:`EdgeGraph`)."""
 
-    def __init__(
-        self, n_users: int, feature_dims: Mapping[str, int], dim: int, n_hops: int = 2, hidden_mult: int = 4
-    ):
+    def __init__(self, n_users: int, feature_dims: Mapping[str, int], dim: int, n_hops: int = 2, hidden_mult: int = 4):
         super().__init__()
         self.n_users, self.dim, self.n_hops = n_users, dim, n_hops
         self.modalities = list(feature_dims)

@@ -32,8 +32,14 @@ from mmrec.errors import ConfigError
 from mmrec.nn.edge_pruning import degree_weights, sample_edges
 
 
-def local_principal_subgraph(users: torch.Tensor, items: torch.Tensor, n_users: int, n_items: int,
-                             keep_ratio: float, generator: torch.Generator | None = None) -> torch.Tensor:
+def local_principal_subgraph(
+    users: torch.Tensor,
+    items: torch.Tensor,
+    n_users: int,
+    n_items: int,
+    keep_ratio: float,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Sampled, re-normalised subgraph of the interaction edges (``users``, ``items``): sparse [U+I, U+I]."""
     keep = sample_edges(degree_weights(users, items, n_users, n_items), keep_ratio, generator)
     u, i = users[keep], items[keep]
@@ -81,8 +87,14 @@ def leading_singular_triplets(m: sp.csr_matrix, k: int, seed: int = 0) -> tuple[
     return a[:, order], s[order], bt[order].T
 
 
-def global_principal_subgraph(train: sp.spmatrix, svd_rank: int = 64, fraction: float = 0.25,
-                              threshold: float = 1e-3, seed: int = 0, max_elements: int = 2**24) -> torch.Tensor:
+def global_principal_subgraph(
+    train: sp.spmatrix,
+    svd_rank: int = 64,
+    fraction: float = 0.25,
+    threshold: float = 1e-3,
+    seed: int = 0,
+    max_elements: int = 2**24,
+) -> torch.Tensor:
     """The reference's global-aware principal subgraph (see module docstring), sparse [U+I, U+I] float32."""
     n_kept = check_spectral_config(svd_rank, fraction)
     rt = normalized_interactions(train)
@@ -109,9 +121,11 @@ def global_principal_subgraph(train: sp.spmatrix, svd_rank: int = 64, fraction: 
     return torch.sparse_coo_tensor(idx, torch.cat([v, v]), (n, n)).coalesce()
 
 
-def cached_global_principal_subgraph(data: GraphData, svd_rank: int = 64, fraction: float = 0.25,
-                                     threshold: float = 1e-3) -> torch.Tensor:
+def cached_global_principal_subgraph(
+    data: GraphData, svd_rank: int = 64, fraction: float = 0.25, threshold: float = 1e-3
+) -> torch.Tensor:
     """:func:`global_principal_subgraph` of ``data``'s training interactions, cached by interaction content."""
     key = hash_parts("pgl-global", data.interactions_hash, svd_rank, fraction, threshold)
-    return cached_tensor("principal", key, lambda: global_principal_subgraph(
-        data.train_matrix, svd_rank, fraction, threshold))
+    return cached_tensor(
+        "principal", key, lambda: global_principal_subgraph(data.train_matrix, svd_rank, fraction, threshold)
+    )

@@ -38,14 +38,14 @@ class _SumLogSumExp(torch.autograd.Function):
         grad_a, grad_c = torch.empty_like(a), torch.zeros_like(c)
         total = a.new_zeros(())
         for start in range(0, a.shape[0], block):
-            rows = a[start:start + block]  # [r, d]
+            rows = a[start : start + block]  # [r, d]
             p = rows @ c.T  # [r, N] logits
             top = p.amax(dim=1, keepdim=True)
             p.sub_(top).exp_()
             z = p.sum(dim=1, keepdim=True)
             total = total + (top + z.log()).sum()
             p.div_(z)  # row softmax
-            grad_a[start:start + block] = p @ c
+            grad_a[start : start + block] = p @ c
             grad_c.addmm_(p.T, rows)
         ctx.save_for_backward(grad_a, grad_c)
         return total

@@ -24,8 +24,14 @@ from mmrec.nn.edge_graph import EdgeGraph
 
 
 def sampled_user_graph(
-    rows: torch.Tensor, cols: torch.Tensor, counts: torch.Tensor, n_users: int, k: int,
-    weighting: str = "softmax", pad: bool = True, generator: torch.Generator | None = None,
+    rows: torch.Tensor,
+    cols: torch.Tensor,
+    counts: torch.Tensor,
+    n_users: int,
+    k: int,
+    weighting: str = "softmax",
+    pad: bool = True,
+    generator: torch.Generator | None = None,
 ) -> EdgeGraph:
     """Weighted ``[U, U]`` neighbour graph (row = user, col = neighbour) from top-k co-occurrence edges.
 

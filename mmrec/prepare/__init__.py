@@ -92,9 +92,7 @@ def prepare(
     if final.exists() and not force:
         if (final / MANIFEST).exists():
             if verbose:
-                print(
-                    f"[mmrec.prepare] {final} is already prepared (see its {MANIFEST}); --force rebuilds it"
-                )
+                print(f"[mmrec.prepare] {final} is already prepared (see its {MANIFEST}); --force rebuilds it")
             return final
         raise DataError(
             final,
@@ -128,9 +126,7 @@ def prepare(
     return final
 
 
-def _build(
-    ctx: PrepareContext, root: Path, name: str, force: bool, command: str | None, verbose: bool
-) -> None:
+def _build(ctx: PrepareContext, root: Path, name: str, force: bool, command: str | None, verbose: bool) -> None:
     spec, source, settings = ctx.spec, ctx.source, ctx.settings
     final = root / name
     with staging(root, name, force=force) as tmp:
@@ -165,9 +161,7 @@ def _build(
         print(f"[mmrec.prepare] {name} ready in {final}: {counts}")
         if image_summary:
             print(f"[mmrec.prepare] {image_summary}")
-        missing = (
-            result.get("features", {}).get("image", {}).get("missing") if spec.kind == "amazon2014" else None
-        )
+        missing = result.get("features", {}).get("image", {}).get("missing") if spec.kind == "amazon2014" else None
         if missing:
             print(f"[mmrec.prepare] {missing} items lack image features (zero rows, mask false)")
     sys.stdout.flush()

@@ -21,9 +21,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("name", help="data set name, or 'list' to show them all")
-    parser.add_argument(
-        "--root", default=None, help=f"data root (default ${DATA_ENV} or ~/.cache/mmrec/data)"
-    )
+    parser.add_argument("--root", default=None, help=f"data root (default ${DATA_ENV} or ~/.cache/mmrec/data)")
     parser.add_argument("--force", action="store_true", help="rebuild even if the folder is already prepared")
     parser.add_argument(
         "--mirror",

@@ -40,9 +40,7 @@ def parse_meta_line(line: str) -> dict[str, Any]:
     return record
 
 
-def iter_meta(
-    path: Path, wanted: set[str] | None = None, stats: dict[str, int] | None = None
-) -> Iterator[dict]:
+def iter_meta(path: Path, wanted: set[str] | None = None, stats: dict[str, int] | None = None) -> Iterator[dict]:
     """Stream metadata records (only those whose ``asin`` is in ``wanted``); counts bad lines in ``stats``."""
     stats = stats if stats is not None else {}
     stats.setdefault("lines", 0)
@@ -66,9 +64,7 @@ def iter_meta(
                 if wanted is None or record.get("asin") in wanted:
                     yield record
     except (OSError, EOFError, zlib.error) as exc:
-        raise DataError(
-            path, f"cannot read the gzip metadata: {exc}", "delete it to download it again"
-        ) from exc
+        raise DataError(path, f"cannot read the gzip metadata: {exc}", "delete it to download it again") from exc
 
 
 def _clean(value: Any) -> str:
@@ -119,9 +115,7 @@ def prepare_amazon2014(ctx: PrepareContext, out: Path) -> dict[str, Any]:
 
     ratings, filtering = mmrec_filter(read_ratings(ratings_path), ctx.k_core)
     if ratings.empty:
-        raise DataError(
-            ratings_path, f"no interactions survive the {ctx.k_core}-core filter", "use a smaller --k-core"
-        )
+        raise DataError(ratings_path, f"no interactions survive the {ctx.k_core}-core filter", "use a smaller --k-core")
     item_ids = sorted(ratings["item_id"].unique())
     wanted = set(item_ids)
 

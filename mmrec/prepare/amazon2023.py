@@ -69,9 +69,7 @@ def read_reviews(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, dict
         ratings.append(float(record.get("rating") or 0.0))
         stamps.append(int(stamp) // 1000)  # ms -> s
     if stats["lines"] and not len(users):
-        raise DataError(
-            path, "no review line has user_id, parent_asin and timestamp", "is this a review file?"
-        )
+        raise DataError(path, "no review line has user_id, parent_asin and timestamp", "is this a review file?")
     frame = pd.DataFrame(
         {
             "user_id": np.frombuffer(users, dtype=np.int32),
@@ -116,9 +114,7 @@ def prepare_amazon2023(ctx: PrepareContext, out: Path) -> dict[str, Any]:
     coded, user_names, item_names, review_stats = read_reviews(reviews_path)
     coded, filtering = mmrec_filter(coded, ctx.k_core)
     if coded.empty:
-        raise DataError(
-            reviews_path, f"no interactions survive the {ctx.k_core}-core filter", "use a smaller --k-core"
-        )
+        raise DataError(reviews_path, f"no interactions survive the {ctx.k_core}-core filter", "use a smaller --k-core")
     ratings = pd.DataFrame(
         {
             "user_id": user_names[coded["user_id"].to_numpy()],
@@ -155,9 +151,7 @@ def prepare_amazon2023(ctx: PrepareContext, out: Path) -> dict[str, Any]:
                 "price": record.get("price"),
                 "image_url": main_image_url(record.get("images")),
                 "image": None,
-                "text": item_text(
-                    record.get("title"), brand, record.get("categories"), record.get("description")
-                ),
+                "text": item_text(record.get("title"), brand, record.get("categories"), record.get("description")),
             }
         )
 

@@ -57,9 +57,7 @@ def iter_image_features(
             yield asins.astype(str), np.ascontiguousarray(block["feat"], dtype=np.float32)  # [n, dim]
 
 
-def read_image_features(
-    path: str | Path, wanted: Iterable[str] | None = None, dim: int = DIM
-) -> dict[str, np.ndarray]:
+def read_image_features(path: str | Path, wanted: Iterable[str] | None = None, dim: int = DIM) -> dict[str, np.ndarray]:
     """ASIN → float32 [dim] vector, only for ``wanted`` ASINs when given (first occurrence wins)."""
     wanted_set = None if wanted is None else np.asarray(sorted(set(wanted)), dtype=str)
     out: dict[str, np.ndarray] = {}

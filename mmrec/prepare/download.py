@@ -174,9 +174,7 @@ def check_structure(path: Path, name: str) -> None:
         raise CorruptDownload(f"{type(exc).__name__}: {exc}") from exc
 
 
-def _verify(
-    path: Path, remote: RemoteFile, validate: Callable[[Path], None] | None
-) -> tuple[str, str, int, str]:
+def _verify(path: Path, remote: RemoteFile, validate: Callable[[Path], None] | None) -> tuple[str, str, int, str]:
     md5, sha, size = file_digests(path)
     if remote.md5 and md5 != remote.md5.lower():
         raise CorruptDownload(f"md5 {md5} differs from the published {remote.md5}")
@@ -428,9 +426,7 @@ def fetch_text(url: str, settings: DownloadSettings, max_bytes: int = 20 * 2**20
                 return response.read(max_bytes).decode(charset, errors="replace")
         except urllib.error.HTTPError as exc:
             if exc.code in _NOT_RETRYABLE:
-                raise DataError(
-                    resolved, f"HTTP {exc.code} {exc.reason}", "check the URL or use --mirror"
-                ) from exc
+                raise DataError(resolved, f"HTTP {exc.code} {exc.reason}", "check the URL or use --mirror") from exc
             last = exc
         except (urllib.error.URLError, http.client.HTTPException, TimeoutError, OSError) as exc:
             last = exc

@@ -74,9 +74,7 @@ def _drive_validator(path: Path) -> None:
         url = drive_confirm_url(page)
         if url:
             raise FollowUrl(url, "Google Drive asked to confirm the download")
-        raise CorruptDownload(
-            "Google Drive returned a page instead of the file (quota exceeded or no access?)"
-        )
+        raise CorruptDownload("Google Drive returned a page instead of the file (quota exceeded or no access?)")
 
 
 def _list(folder_id: str, ctx: PrepareContext) -> list[DriveEntry]:

@@ -70,9 +70,7 @@ def _ml100k(zf: zipfile.ZipFile, archive: Path) -> tuple[pd.DataFrame, list[dict
     ratings = _ratings(ratings, f"{archive}:u.data")
     genre_rows = _read_table(_member(zf, archive, "u.genre"), b"|", ["genre", "index"], archive, "u.genre")
     genre_rows = genre_rows[genre_rows["genre"] != ""]
-    genres = [
-        g for g, _ in sorted(zip(genre_rows["genre"], genre_rows["index"].astype(int)), key=lambda t: t[1])
-    ]
+    genres = [g for g, _ in sorted(zip(genre_rows["genre"], genre_rows["index"].astype(int)), key=lambda t: t[1])]
     cols = ["item_id", "title", "release_date", "video_release_date", "imdb_url"] + [
         f"g{i}" for i in range(len(genres))
     ]

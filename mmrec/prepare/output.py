@@ -84,9 +84,7 @@ def _make_readable(folder: Path) -> None:
             os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~mask)
 
 
-def k_core(
-    frame: pd.DataFrame, k: int, user: str = "user_id", item: str = "item_id"
-) -> tuple[pd.DataFrame, int]:
+def k_core(frame: pd.DataFrame, k: int, user: str = "user_id", item: str = "item_id") -> tuple[pd.DataFrame, int]:
     """MMRec's iterative k-core: drop users and items with fewer than ``k`` rows until none is left.
 
     Returns the filtered frame and the number of rounds that removed something.
@@ -178,9 +176,7 @@ def describe_outputs(folder: Path) -> dict[str, Any]:
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     """Add output checksums and write ``manifest.json`` atomically; returns the manifest."""
     manifest = {"manifest_version": MANIFEST_VERSION, **manifest, "outputs": describe_outputs(folder)}
-    atomic_write_text(
-        folder / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n"
-    )
+    atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n")
     return manifest
 
 
@@ -194,9 +190,7 @@ def show_licence_once(source: Source, downloads: Path) -> bool:
         from rich.console import Console
         from rich.panel import Panel
 
-        Console(file=sys.stdout).print(
-            Panel(text.strip(), title="Licence terms of the data you are downloading")
-        )
+        Console(file=sys.stdout).print(Panel(text.strip(), title="Licence terms of the data you are downloading"))
     except ImportError:  # pragma: no cover - rich is a dependency
         print(text)
     atomic_write_text(marker, text)

@@ -156,12 +156,8 @@ def _amazon2014(name: str, category: str) -> DatasetSpec:
         source="amazon2014",
         description=f"Amazon 2014 '{category}': ratings + metadata + 4096-d image features, MMRec 5-core",
         files={
-            "ratings": RemoteFile(
-                f"{AMAZON2014_BASE}/categoryFiles/ratings_{category}.csv", f"ratings_{category}.csv"
-            ),
-            "meta": RemoteFile(
-                f"{AMAZON2014_BASE}/categoryFiles/meta_{category}.json.gz", f"meta_{category}.json.gz"
-            ),
+            "ratings": RemoteFile(f"{AMAZON2014_BASE}/categoryFiles/ratings_{category}.csv", f"ratings_{category}.csv"),
+            "meta": RemoteFile(f"{AMAZON2014_BASE}/categoryFiles/meta_{category}.json.gz", f"meta_{category}.json.gz"),
             "image_features": RemoteFile(
                 f"{AMAZON2014_BASE}/image_features/categoryFiles/image_features_{category}.b",
                 f"image_features_{category}.b",
@@ -179,9 +175,7 @@ def _amazon2023(name: str, category: str) -> DatasetSpec:
         source="amazon2023",
         description=f"Amazon Reviews 2023 '{category}': reviews + metadata + product images, 5-core",
         files={
-            "reviews": RemoteFile(
-                f"{AMAZON2023_BASE}/review_categories/{category}.jsonl.gz", f"{category}.jsonl.gz"
-            ),
+            "reviews": RemoteFile(f"{AMAZON2023_BASE}/review_categories/{category}.jsonl.gz", f"{category}.jsonl.gz"),
             "meta": RemoteFile(
                 f"{AMAZON2023_BASE}/meta_categories/meta_{category}.jsonl.gz", f"meta_{category}.jsonl.gz"
             ),
@@ -204,15 +198,11 @@ def _mmrec(name: str, folder: str, source: str, subfolder: str, description: str
 DATASETS: dict[str, DatasetSpec] = {
     spec.name: spec
     for spec in [
-        _mmrec(
-            "baby", MMREC_DRIVE_FOLDER, "mmrec", "baby", "MMRec Amazon Baby (5-core, x_label split, feats)"
-        ),
+        _mmrec("baby", MMREC_DRIVE_FOLDER, "mmrec", "baby", "MMRec Amazon Baby (5-core, x_label split, feats)"),
         _mmrec("sports", MMREC_DRIVE_FOLDER, "mmrec", "sports", "MMRec Amazon Sports (5-core, feats)"),
         _mmrec("clothing", MMREC_DRIVE_FOLDER, "mmrec", "clothing", "MMRec Amazon Clothing (5-core, feats)"),
         _mmrec("elec", MMREC_DRIVE_FOLDER, "mmrec", "elec", "MMRec Amazon Electronics (5-core, feats)"),
-        _mmrec(
-            "microlens", MICROLENS_DRIVE_FOLDER, "microlens", "microlens", "MicroLens in the MMRec layout"
-        ),
+        _mmrec("microlens", MICROLENS_DRIVE_FOLDER, "microlens", "microlens", "MicroLens in the MMRec layout"),
         _amazon2014("amazon2014_baby", "Baby"),
         _amazon2014("amazon2014_sports", "Sports_and_Outdoors"),
         _amazon2014("amazon2014_clothing", "Clothing_Shoes_and_Jewelry"),

@@ -18,14 +18,10 @@ from mmrec.errors import MMRecError
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m mmrec.report",
-        description=(
-            "Tables, statistics, plots and an HTML page from every repeat summary.json below a folder."
-        ),
+        description=("Tables, statistics, plots and an HTML page from every repeat summary.json below a folder."),
     )
     p.add_argument("folder", help="folder holding the study's runs (searched recursively)")
-    p.add_argument(
-        "--metric", default="recall", help="metric name, e.g. recall, ndcg, or recall@20 (default recall)"
-    )
+    p.add_argument("--metric", default="recall", help="metric name, e.g. recall, ndcg, or recall@20 (default recall)")
     p.add_argument("--k", type=int, default=None, help="cut-off K (default 20, or the K in --metric)")
     p.add_argument(
         "--delta",
@@ -33,14 +29,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=0.02,
         help="margin δ as a fraction of full's mean, used inside every test (default 0.02 = 2%%)",
     )
-    p.add_argument(
-        "--alpha", type=float, default=0.05, help="level of each decision after Holm (default 0.05)"
-    )
+    p.add_argument("--alpha", type=float, default=0.05, help="level of each decision after Holm (default 0.05)")
     p.add_argument("--out", default=None, help="output folder (default <folder>/report)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    p.add_argument(
-        "--wandb-project", default=None, help="also upload to this W&B project (never fails the report)"
-    )
+    p.add_argument("--wandb-project", default=None, help="also upload to this W&B project (never fails the report)")
     p.add_argument(
         "--wandb",
         action="store_true",
@@ -78,8 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from mmrec.report.wandb_export import export_to_wandb
 
         html = report.files.get("html")
-        ids = export_to_wandb(html.parent if html else args.out, project=args.wandb_project or "mmrec",
-                              mode=os.environ.get("WANDB_MODE", "offline"))
+        ids = export_to_wandb(
+            html.parent if html else args.out,
+            project=args.wandb_project or "mmrec",
+            mode=os.environ.get("WANDB_MODE", "offline"),
+        )
         with contextlib.suppress(Exception):  # flush the run files before the process (or the caller) goes on
             import wandb
 

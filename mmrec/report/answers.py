@@ -118,9 +118,7 @@ def research_answers(report: Report) -> dict[str, list[str]]:
             f"{', '.join(sorted(map(str, cells['protocol'].unique())))}, not beyond."
         )
         if n_missing:
-            caveat += (
-                f" {n_missing} incomplete or missing entr{'ies' if n_missing != 1 else 'y'} (see Incomplete)."
-            )
+            caveat += f" {n_missing} incomplete or missing entr{'ies' if n_missing != 1 else 'y'} (see Incomplete)."
         out[dataset] = [*lines, caveat]
     return out
 

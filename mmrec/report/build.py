@@ -99,9 +99,7 @@ def build_report(folder: str | Path, settings: ReportSettings | None = None, **o
     for prob in coll.problems:
         incomplete.append(incomplete_row(kind=prob["kind"], detail=prob["detail"], path=prob["summary_path"]))
     if coll.runs.empty and not coll.problems:
-        raise DataError(
-            folder, "holds no repeat or single summary.json", "run the study (or its repeats) first"
-        )
+        raise DataError(folder, "holds no repeat or single summary.json", "run the study (or its repeats) first")
 
     runs = label_runs(coll.runs)
     runs["value"] = [summary_metric(m, settings.metric) for m in runs["test_metrics"]]
@@ -123,9 +121,7 @@ def build_report(folder: str | Path, settings: ReportSettings | None = None, **o
     runs.loc[done.index[dup.to_numpy()], "used"] = False
 
     # test-time knockout of a model that uses no features at inference: recorded as not applicable
-    not_applicable = runs["used"] & runs["note"].map(
-        lambda n: isinstance(n, str) and n.startswith("not applicable")
-    )
+    not_applicable = runs["used"] & runs["note"].map(lambda n: isinstance(n, str) and n.startswith("not applicable"))
     for r in runs[not_applicable].itertuples():
         _run_incomplete(incomplete, r, "not applicable", r.note, r.summary_path)
     runs.loc[not_applicable, "used"] = False
@@ -243,9 +239,7 @@ def _load_val_curves(runs: pd.DataFrame, metric: str, incomplete: list) -> pd.Da
         if curve is None:
             if r.knockout_phase == "test":  # test-time knockouts do not train: no curve expected
                 continue
-            detail = (
-                "no val_curve file" if pd.isna(r.val_curve_path) else f"no column val/{metric} or {metric}"
-            )
+            detail = "no val_curve file" if pd.isna(r.val_curve_path) else f"no column val/{metric} or {metric}"
             _run_incomplete(incomplete, r, "missing validation curve", detail, r.run_dir)
             continue
         frames.append(pd.DataFrame({**where, "epoch": curve.index.to_numpy(), "value": curve.to_numpy()}))
@@ -253,9 +247,7 @@ def _load_val_curves(runs: pd.DataFrame, metric: str, incomplete: list) -> pd.Da
     return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
 
 
-def _completeness(
-    runs: pd.DataFrame, cells: pd.DataFrame, incomplete: list, skip: set[tuple] = frozenset()
-) -> None:
+def _completeness(runs: pd.DataFrame, cells: pd.DataFrame, incomplete: list, skip: set[tuple] = frozenset()) -> None:
     """Missing conditions (per dataset: every model should have every condition seen) and short seeds.
 
     ``skip``: (dataset, model, condition) recorded as not applicable (never "missing").
@@ -311,6 +303,4 @@ def _completeness(
                 )
     # datasets whose runs all failed have no cells at all
     for dataset in sorted(set(runs["dataset"]) - set(cells.get("dataset", pd.Series(dtype=str)))):
-        _incomplete(
-            incomplete, dataset=dataset, kind="no completed run", detail="every run of this dataset failed"
-        )
+        _incomplete(incomplete, dataset=dataset, kind="no completed run", detail="every run of this dataset failed")

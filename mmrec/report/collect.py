@@ -56,15 +56,11 @@ class Collection:
 
     folder: Path
     runs: pd.DataFrame
-    ignored: pd.DataFrame = field(
-        default_factory=lambda: pd.DataFrame(columns=["summary_path", "role", "reason"])
-    )
+    ignored: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["summary_path", "role", "reason"]))
     problems: list[dict[str, Any]] = field(default_factory=list)
 
 
-def resolve_path(
-    recorded: str | None, run_dir: Path, default_name: str, bases: tuple[Path, ...] = ()
-) -> Path | None:
+def resolve_path(recorded: str | None, run_dir: Path, default_name: str, bases: tuple[Path, ...] = ()) -> Path | None:
     """The existing file a summary's recorded path refers to, or ``None``.
 
     Tried in order: the path as recorded (absolute, or relative to the current directory), relative to the run
@@ -154,9 +150,7 @@ def collect(folder: str | Path) -> Collection:
     for p in runs.loc[superseded, "summary_path"]:
         ignored.append({"summary_path": p, "role": "single", "reason": "study has repeats"})
     runs = runs[~superseded].reset_index(drop=True)
-    return Collection(
-        folder, runs, pd.DataFrame(ignored, columns=["summary_path", "role", "reason"]), problems
-    )
+    return Collection(folder, runs, pd.DataFrame(ignored, columns=["summary_path", "role", "reason"]), problems)
 
 
 def metric_column(columns: list[str] | pd.Index, metric: str, prefixes: tuple[str, ...]) -> str | None:

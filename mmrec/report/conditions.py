@@ -84,9 +84,7 @@ def condition_label(
 
 def is_transfer(phase: object, transfer_from: object) -> bool:
     """A transfer repeat: ``transfer_from`` set on a train-phase run (test-time runs record their source)."""
-    return (
-        phase != "test" and transfer_from is not None and not pd.isna(transfer_from) and bool(transfer_from)
-    )
+    return phase != "test" and transfer_from is not None and not pd.isna(transfer_from) and bool(transfer_from)
 
 
 def _suffixes(phase: object, transfer_from: object) -> str:
@@ -158,8 +156,6 @@ def _sort_key(label: str, modality_order: Sequence[str]) -> tuple:
     return (transfer, test, _KIND_ORDER.index(kind), mod_rank, core)
 
 
-def order_conditions(
-    labels: Iterable[str], modality_order: Sequence[str] = ("text", "image", "audio")
-) -> list[str]:
+def order_conditions(labels: Iterable[str], modality_order: Sequence[str] = ("text", "image", "audio")) -> list[str]:
     """Column order: full, ``<m>-only``, ``no-<m>``, ``all-<s>``, others; then test-time, then transfer."""
     return sorted(dict.fromkeys(labels), key=lambda lab: _sort_key(lab, list(modality_order)))

@@ -42,8 +42,7 @@ def knockout_html(report: Report) -> str:
     for (dataset, model), row in table.iterrows():
         tds = "".join(f"<td>{'<br>'.join(html.escape(p) for p in str(v).split(chr(10)))}</td>" for v in row)
         rows.append(
-            f"<tr><td class='label'>{html.escape(dataset)}</td><td class='label'>{html.escape(model)}</td>"
-            f"{tds}</tr>"
+            f"<tr><td class='label'>{html.escape(dataset)}</td><td class='label'>{html.escape(model)}</td>{tds}</tr>"
         )
     return f"<table class='knockout'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 

@@ -129,14 +129,10 @@ def make_cells(used: pd.DataFrame, per_user: dict[int, pd.Series]) -> pd.DataFra
 
 def reference_of(cells: pd.DataFrame, cell: pd.Series) -> pd.Series | None:
     """The full cell of the same (dataset, model), preferring the same encoder, protocol and freeze setting."""
-    cands = cells[
-        (cells["dataset"] == cell["dataset"]) & (cells["model"] == cell["model"]) & cells["is_full"]
-    ]
+    cands = cells[(cells["dataset"] == cell["dataset"]) & (cells["model"] == cell["model"]) & cells["is_full"]]
     if cands.empty:
         return None
-    same = sum(
-        (cands[f].astype(str) == str(cell[f])).astype(int) for f in ("encoder", "protocol", "freeze_features")
-    )
+    same = sum((cands[f].astype(str) == str(cell[f])).astype(int) for f in ("encoder", "protocol", "freeze_features"))
     plain = (cands["condition"] == "full").astype(int)
     return cands.loc[(same * 2 + plain).sort_values(ascending=False, kind="stable").index[0]]
 

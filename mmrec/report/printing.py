@@ -32,9 +32,7 @@ def print_summary(report: Report, console: Console | None = None) -> None:
         t = Table(title=f"{dataset}: Δ vs full")
         level = f"Δ% [{s.level:.0%} CI]"
         for col in ("model", "condition", level, "outcome", "seeds", "needed"):
-            t.add_column(
-                col, justify="left" if col in ("model", "condition", "outcome") else "right", no_wrap=True
-            )
+            t.add_column(col, justify="left" if col in ("model", "condition", "outcome") else "right", no_wrap=True)
         for r in sub.itertuples():
             style = _STYLE.get(r.outcome.split(" ")[0], "")
             t.add_row(

@@ -104,9 +104,7 @@ def _summary(run_dir: Path, dataset: str, model: str, condition: str, seed: int,
     }
 
 
-def write_study(
-    root: Path, cond: np.ndarray, full: np.ndarray, dataset: str = "sim", model: str = "m"
-) -> Path:
+def write_study(root: Path, cond: np.ndarray, full: np.ndarray, dataset: str = "sim", model: str = "m") -> Path:
     """Write one (dataset, model) of ``full`` and ``text-only`` runs, one per seed row, under ``root``."""
     users = np.arange(cond.shape[1])
     for condition, table in (("full", full), ("text-only", cond)):

@@ -150,9 +150,7 @@ def question_for(cell: pd.Series, questions: dict[str, tuple[Question, ...]]) ->
     return None
 
 
-def compare(
-    cells: pd.DataFrame, settings: ReportSettings, questions: dict[str, tuple[Question, ...]]
-) -> pd.DataFrame:
+def compare(cells: pd.DataFrame, settings: ReportSettings, questions: dict[str, tuple[Question, ...]]) -> pd.DataFrame:
     """Add :data:`COMPARE_COLUMNS` to every cell (the module doc's steps 1–5)."""
     rows = []
     for _, cell in cells.iterrows():

@@ -136,9 +136,7 @@ class Crossed:
     def __init__(self, cond: ArrayLike, full: ArrayLike, paired: bool) -> None:
         c, f = np.asarray(cond, dtype=float), np.asarray(full, dtype=float)
         if c.ndim != 2 or f.ndim != 2 or c.shape[1] != f.shape[1]:
-            raise ValueError(
-                f"cond and full must be [seeds, users] over the same users: {c.shape}, {f.shape}"
-            )
+            raise ValueError(f"cond and full must be [seeds, users] over the same users: {c.shape}, {f.shape}")
         if paired and c.shape != f.shape:
             raise ValueError(f"paired tables must have the same shape: {c.shape}, {f.shape}")
         self.paired = paired
@@ -255,9 +253,7 @@ def ratio_interval(tables: Crossed, level: float) -> tuple[float, float]:
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            bounds.append(
-                float(optimize.brentq(h, min(inner, found), max(inner, found), args=(sign,), xtol=1e-12))
-            )
+            bounds.append(float(optimize.brentq(h, min(inner, found), max(inner, found), args=(sign,), xtol=1e-12)))
     return bounds[0], bounds[1]
 
 

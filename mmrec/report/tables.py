@@ -107,9 +107,7 @@ def cells_frame(report: Report) -> pd.DataFrame:
     cells = report.cells.drop(columns=["_per_user"], errors="ignore").copy()
     if not cells.empty:
         cells["seeds"] = cells["seeds"].map(lambda s: ";".join(map(str, s)))
-        cells["seed_values"] = cells["seed_values"].map(
-            lambda d: json.dumps({str(k): v for k, v in d.items()})
-        )
+        cells["seed_values"] = cells["seed_values"].map(lambda d: json.dumps({str(k): v for k, v in d.items()}))
     cells.insert(3, "metric", report.metric)
     return cells
 
@@ -225,9 +223,7 @@ def delta_table(report: Report) -> pd.DataFrame:
                 "model": c.model,
                 "condition": c.condition,
                 "delta_pct": delta_text(c.delta_pct, c.ci_low, c.ci_high),
-                "delta_abs": abs_delta_text(c.delta_abs, c.delta_abs_low, c.delta_abs_high).removeprefix(
-                    "Δ "
-                ),
+                "delta_abs": abs_delta_text(c.delta_abs, c.delta_abs_low, c.delta_abs_high).removeprefix("Δ "),
                 "outcome": c.outcome + (f" ({c.note})" if c.note else ""),
                 "seeds": c.n_seeds_used,
                 "seeds_needed": "" if math.isnan(need) else ("∞" if math.isinf(need) else int(need)),

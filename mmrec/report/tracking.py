@@ -53,9 +53,7 @@ def log_to_wandb(report: Report, project: str, **init_kwargs: Any) -> str | None
         run.finish()
         return run_id
     except Exception as e:  # noqa: BLE001 - tracking must never break the report
-        warnings.warn(
-            f"W&B upload of the report failed: {type(e).__name__}: {e}", RuntimeWarning, stacklevel=2
-        )
+        warnings.warn(f"W&B upload of the report failed: {type(e).__name__}: {e}", RuntimeWarning, stacklevel=2)
         if run is not None:
             try:
                 run.finish(exit_code=1)

@@ -34,8 +34,11 @@ class RenderedReport:
         folder = Path(folder)
         tables = sorted(folder.glob("knockout_*.csv"))
         if not tables:
-            raise DataError(folder, "no knockout_<metric>.csv: not a rendered report folder",
-                            "run `python -m mmrec.report <runs folder>` first")
+            raise DataError(
+                folder,
+                "no knockout_<metric>.csv: not a rendered report folder",
+                "run `python -m mmrec.report <runs folder>` first",
+            )
         table = pd.read_csv(tables[0], index_col=[0, 1], dtype=str, keep_default_na=False)
         answers = sorted(folder.glob("answers_*.md"))
         runs_path = folder / "runs.csv"
@@ -44,8 +47,13 @@ class RenderedReport:
             runs = pd.read_csv(runs_path, dtype=str, keep_default_na=False)
             if {"study", "dataset", "model"} <= set(runs.columns):
                 studies = runs[["study", "dataset", "model"]].drop_duplicates().reset_index(drop=True)
-        return cls(folder, table, answers[0].read_text(encoding="utf-8") if answers else "",
-                   {p.stem: p for p in sorted(folder.glob("*.png"))}, studies)
+        return cls(
+            folder,
+            table,
+            answers[0].read_text(encoding="utf-8") if answers else "",
+            {p.stem: p for p in sorted(folder.glob("*.png"))},
+            studies,
+        )
 
     def dataset_table(self, dataset: str) -> pd.DataFrame:
         """One dataset's rows, ``model`` as a column (conditions with no cell for it dropped)."""
@@ -64,8 +72,13 @@ def _safe(text: str) -> str:
     return safe_name(text)
 
 
-def export_to_wandb(report_dir: str | Path, project: str = "mmrec", mode: str = "offline", entity: str | None = None,
-                    wandb_dir: str | Path | None = None) -> list[str]:
+def export_to_wandb(
+    report_dir: str | Path,
+    project: str = "mmrec",
+    mode: str = "offline",
+    entity: str | None = None,
+    wandb_dir: str | Path | None = None,
+) -> list[str]:
     """Log one report run per study group; returns the run ids (empty, with a warning, when W&B fails)."""
     rendered = RenderedReport.read(report_dir)
     try:
@@ -73,21 +86,37 @@ def export_to_wandb(report_dir: str | Path, project: str = "mmrec", mode: str = 
     except ImportError:
         warnings.warn("wandb is not installed: the report is not logged", RuntimeWarning, stacklevel=2)
         return []
-    groups = rendered.studies if len(rendered.studies) else pd.DataFrame(
-        [{"study": f"report-{d}", "dataset": d, "model": ""} for d in rendered.table.index.get_level_values(0).unique()]
+    groups = (
+        rendered.studies
+        if len(rendered.studies)
+        else pd.DataFrame(
+            [
+                {"study": f"report-{d}", "dataset": d, "model": ""}
+                for d in rendered.table.index.get_level_values(0).unique()
+            ]
+        )
     )
     ids: list[str] = []
     for row in groups.itertuples(index=False):
         run = None
         try:
-            run = wandb.init(project=project, entity=entity, mode=mode, group=row.study, job_type="report",
-                             name=f"report {row.dataset}", dir=str(wandb_dir or rendered.folder),
-                             config={"report_folder": str(rendered.folder), "dataset": row.dataset},
-                             reinit="create_new", settings=wandb.Settings(silent=True))
+            run = wandb.init(
+                project=project,
+                entity=entity,
+                mode=mode,
+                group=row.study,
+                job_type="report",
+                name=f"report {row.dataset}",
+                dir=str(wandb_dir or rendered.folder),
+                config={"report_folder": str(rendered.folder), "dataset": row.dataset},
+                reinit="create_new",
+                settings=wandb.Settings(silent=True),
+            )
             payload: dict[str, Any] = {
                 "report/knockout_table": wandb.Table(dataframe=rendered.dataset_table(row.dataset)),
-                "report/answers": wandb.Table(columns=["answer"], data=[[line] for line in _answer_lines(
-                    rendered.answers)]),
+                "report/answers": wandb.Table(
+                    columns=["answer"], data=[[line] for line in _answer_lines(rendered.answers)]
+                ),
             }
             heatmap = rendered.image(f"heatmap_{_safe(row.dataset)}")
             if heatmap is not None:

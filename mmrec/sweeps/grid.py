@@ -13,8 +13,16 @@ from typing import Any
 from mmrec.errors import ConfigError
 
 # Keys the sweeper sets on every job; a user value would be silently replaced, so it is refused instead.
-RESERVED = ("role", "study", "transfer_from", "sweep", "sweep.storage", "sweep.study_name", "sweep.trial_number",
-            "sweep.prune")
+RESERVED = (
+    "role",
+    "study",
+    "transfer_from",
+    "sweep",
+    "sweep.storage",
+    "sweep.study_name",
+    "sweep.trial_number",
+    "sweep.prune",
+)
 
 SEED_HINT = (
     "a tuning sweep uses one seed per study (the config's `seed`, recorded with the study). To run the best "
@@ -43,7 +51,8 @@ def expand(arguments: list[str], config_loader: Any = None, tuning: bool = True)
                 raise ConfigError(
                     f"'{override.input_line}': intervals belong in the search space (hydra.sweeper.params, "
                     "conf/hparams_search/<model>.yaml), not in the command-line grid"
-                    if tuning else f"'{override.input_line}': a plain grid takes lists, not intervals"
+                    if tuning
+                    else f"'{override.input_line}': a plain grid takes lists, not intervals"
                 )
             lists.append([f"{key}={value}" for value in override.sweep_string_iterator()])
         else:

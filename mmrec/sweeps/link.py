@@ -54,7 +54,9 @@ class TrialLink:
             study_id = storage.get_study_id_from_name(self.study_name)
             pruner = build_pruner(storage.get_study_user_attrs(study_id).get(PRUNER_ATTR))
             study = optuna.load_study(
-                study_name=self.study_name, storage=storage, pruner=pruner,
+                study_name=self.study_name,
+                storage=storage,
+                pruner=pruner,
                 sampler=optuna.samplers.RandomSampler(seed=0),  # never samples here; avoids building TPE
             )
             self._trial = optuna.trial.Trial(study, trial_id)

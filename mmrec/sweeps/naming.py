@@ -77,7 +77,8 @@ def knockout_label(knockout: Any) -> tuple[str, str]:
             name = "+".join(f"{m}-{spec[m]}" for m in keys) or "none"
     if spec:  # parameters only matter when something is knocked out
         extra = [
-            f"{k}={node[k]:g}" for k, default in _KNOCKOUT_DEFAULTS.items()
+            f"{k}={node[k]:g}"
+            for k, default in _KNOCKOUT_DEFAULTS.items()
             if k in node and node[k] is not None and float(node[k]) != default
         ]
         if extra:
@@ -96,8 +97,7 @@ def condition(cfg: DictConfig) -> dict[str, Any]:
         "knockout": name,
         "knockout_phase": phase,
         "freeze_features": None if freeze is None else bool(freeze),
-        "protocol": str(_select(cfg, "protocol_name", "protocol.name",
-                                default=_choice(cfg, "protocol") or "default")),
+        "protocol": str(_select(cfg, "protocol_name", "protocol.name", default=_choice(cfg, "protocol") or "default")),
     }
 
 
@@ -105,8 +105,12 @@ def name_from_condition(cond: dict[str, Any]) -> str:
     freeze = cond.get("freeze_features")
     freeze_text = "default" if freeze is None else str(bool(freeze)).lower()
     parts = [
-        cond["dataset"], cond["model"], cond["encoder"],
-        f"ko={cond['knockout']}@{cond['knockout_phase']}", f"freeze={freeze_text}", f"protocol={cond['protocol']}",
+        cond["dataset"],
+        cond["model"],
+        cond["encoder"],
+        f"ko={cond['knockout']}@{cond['knockout_phase']}",
+        f"freeze={freeze_text}",
+        f"protocol={cond['protocol']}",
     ]
     return "__".join(sanitize(str(p)) for p in parts)
 

@@ -39,8 +39,7 @@ log = logging.getLogger("mmrec.sweeps")
 
 ERROR_ATTR = "mmrec:error"
 RUN_DIR_ATTR = "mmrec:run_dir"
-_RESEED_SAFE = {"TPESampler", "RandomSampler", "GPSampler", "NSGAIISampler", "NSGAIIISampler",
-                "BruteForceSampler"}
+_RESEED_SAFE = {"TPESampler", "RandomSampler", "GPSampler", "NSGAIISampler", "NSGAIIISampler", "BruteForceSampler"}
 
 
 @dataclass
@@ -101,8 +100,9 @@ def uses_grid(spec: dict[str, Any] | None) -> bool:
     return "search_space" in inspect.signature(sampler_class(spec)).parameters
 
 
-def make_sampler(spec: dict[str, Any] | None, seed: int | None, grid: dict[str, list[Any]] | None
-                 ) -> optuna.samplers.BaseSampler:
+def make_sampler(
+    spec: dict[str, Any] | None, seed: int | None, grid: dict[str, list[Any]] | None
+) -> optuna.samplers.BaseSampler:
     """Instantiate the configured sampler with ``seed`` (and the grid, for a grid sampler)."""
     from hydra.utils import instantiate
 
@@ -136,7 +136,10 @@ def open_study(plan: StudyPlan) -> optuna.Study:
     storage = st.open_storage(plan.storage_url, plan.heartbeat_interval, plan.grace_period, plan.max_retry)
     with st.study_lock(plan.storage_url, plan.name), _quiet():
         study = optuna.create_study(
-            storage=storage, study_name=plan.name, direction=plan.direction, load_if_exists=True,
+            storage=storage,
+            study_name=plan.name,
+            direction=plan.direction,
+            load_if_exists=True,
             pruner=build_pruner(plan.pruner),
         )
         if study.direction.name.lower() != plan.direction.lower():
@@ -230,8 +233,9 @@ def _tell(study: optuna.Study, trial: optuna.trial.Trial, outcome: Outcome) -> N
             log.warning("study %s: trial %d failed: %s", study.study_name, trial.number, error)
     except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError) as e:
         # Another worker declared this trial dead (no heartbeat for grace_period) and retried it.
-        log.warning("study %s: trial %d was already finished elsewhere (%s); result dropped",
-                    study.study_name, trial.number, e)
+        log.warning(
+            "study %s: trial %d was already finished elsewhere (%s); result dropped", study.study_name, trial.number, e
+        )
 
 
 def _requeue(study: optuna.Study, trials: Sequence[optuna.trial.Trial], reason: str) -> None:
@@ -260,7 +264,9 @@ def study_report(study: optuna.Study, plan: StudyPlan | None = None) -> dict[str
         "n_trials": None if plan is None else plan.n_trials,
         "budget_used": st.budget_used(trials),
         "states": counts,
-        "best_trial": None, "best_value": None, "best_params": None,
+        "best_trial": None,
+        "best_value": None,
+        "best_params": None,
     }
     if plan is not None:
         report["storage"] = st.display(plan.storage_url)

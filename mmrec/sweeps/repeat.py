@@ -115,8 +115,15 @@ def plan(args: argparse.Namespace, extra: list[str]) -> tuple[list[dict[str, Any
     base = list(attrs.get("mmrec:overrides", []))
     params = [f"{k}={format_value(v)}" for k, v in best.params.items()]
     study_dir = Path(attrs.get("mmrec:output_dir") or Path(args.output_root).resolve() / args.study)
-    source = {"study": args.study, "storage": display(url), "best_trial": best.number, "best_value": best.value,
-              "params": best.params, "tuning_seed": tuning_seed, "study_overrides": base}
+    source = {
+        "study": args.study,
+        "storage": display(url),
+        "best_trial": best.number,
+        "best_value": best.value,
+        "params": best.params,
+        "tuning_seed": tuning_seed,
+        "study_overrides": base,
+    }
     runs = [{"study": args.study, "overrides": base, "out_dir": study_dir / "repeats", "transfer_from": None}]
     script = Path(args.script)
     config_dir = Path(args.config_dir) if args.config_dir else script.resolve().parent / "conf"
@@ -125,18 +132,35 @@ def plan(args: argparse.Namespace, extra: list[str]) -> tuple[list[dict[str, Any
         name = target_study_name(config_dir, args.config_name, overrides + extra)
         if name == args.study:
             raise ConfigError(f"--transfer-to {target!r} gives the source condition itself ({name})")
-        runs.append({"study": name, "overrides": overrides,
-                     "out_dir": study_dir.parent / name / f"transfer_from={args.study}", "transfer_from": args.study})
+        runs.append(
+            {
+                "study": name,
+                "overrides": overrides,
+                "out_dir": study_dir.parent / name / f"transfer_from={args.study}",
+                "transfer_from": args.study,
+            }
+        )
     for run in runs:
         run["seeds"] = [s for s in seeds if s not in completed_seeds(run["out_dir"], seeds)]
         run["command"] = [
-            sys.executable, str(script), "-m", "hydra/sweeper=mmrec_optuna", "hydra.sweeper.mode=grid",
-            *run["overrides"], *params, *extra,
-            "role=repeat", f"study={quote(run['study'])}",
+            sys.executable,
+            str(script),
+            "-m",
+            "hydra/sweeper=mmrec_optuna",
+            "hydra.sweeper.mode=grid",
+            *run["overrides"],
+            *params,
+            *extra,
+            "role=repeat",
+            f"study={quote(run['study'])}",
             f"transfer_from={'null' if run['transfer_from'] is None else quote(run['transfer_from'])}",
-            "sweep.storage=null", "sweep.study_name=null", "sweep.trial_number=null", "sweep.prune=false",
+            "sweep.storage=null",
+            "sweep.study_name=null",
+            "sweep.trial_number=null",
+            "sweep.prune=false",
             f"seed={','.join(str(s) for s in run['seeds'])}",
-            f"hydra.sweep.dir={quote(str(run['out_dir']))}", "hydra.sweep.subdir='seed=${seed}'",
+            f"hydra.sweep.dir={quote(str(run['out_dir']))}",
+            "hydra.sweep.subdir='seed=${seed}'",
         ]
     return runs, {**source, "seeds": seeds}
 
@@ -146,14 +170,19 @@ def main(argv: list[str] | None = None) -> int:
     extra: list[str] = []
     if "--" in argv:
         cut = argv.index("--")
-        argv, extra = argv[:cut], argv[cut + 1:]
-    parser = argparse.ArgumentParser(prog="python -m mmrec.sweeps.repeat", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+        argv, extra = argv[:cut], argv[cut + 1 :]
+    parser = argparse.ArgumentParser(
+        prog="python -m mmrec.sweeps.repeat", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--study", required=True, help="the tuned study (python -m mmrec.sweeps.storage lists them)")
     parser.add_argument("--storage", default=None, help="storage URL (default: <output-root>/optuna-journal.log)")
     parser.add_argument("--seeds", default=str(DEFAULT_SEEDS), help="a count (default 5) or a list such as 1,2,3")
-    parser.add_argument("--transfer-to", action="append", metavar="OVERRIDES",
-                        help="also run the best params on this condition, e.g. 'knockout=text_noise' (repeatable)")
+    parser.add_argument(
+        "--transfer-to",
+        action="append",
+        metavar="OVERRIDES",
+        help="also run the best params on this condition, e.g. 'knockout=text_noise' (repeatable)",
+    )
     parser.add_argument("--no-self", action="store_true", help="only the transfer repeats, not the study's own")
     parser.add_argument("--script", default="train.py", help="the Hydra app (default: train.py)")
     parser.add_argument("--config-dir", default=None, help="its config folder (default: <script dir>/conf)")
@@ -177,14 +206,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.dry_run:
             continue
         run["out_dir"].mkdir(parents=True, exist_ok=True)
-        manifest = {**source, "target_study": run["study"], "transfer_from": run["transfer_from"],
-                    "command": run["command"]}
+        manifest = {
+            **source,
+            "target_study": run["study"],
+            "transfer_from": run["transfer_from"],
+            "command": run["command"],
+        }
         atomic_write_text(run["out_dir"] / "repeat.json", json.dumps(manifest, indent=2, default=str))
         code = subprocess.call(run["command"])
         missing = [s for s in source["seeds"] if s not in completed_seeds(run["out_dir"], source["seeds"])]
         if code != 0 or missing:
-            print(f"[repeat] {label}: seeds {missing} did not complete (exit {code}); run the same command to "
-                  "retry them", file=sys.stderr)
+            print(
+                f"[repeat] {label}: seeds {missing} did not complete (exit {code}); run the same command to retry them",
+                file=sys.stderr,
+            )
             status = 1
     return status
 

@@ -146,8 +146,10 @@ def parse_grid(grid: Mapping[str, Any] | None) -> dict[str, list[Any]]:
 
 def grid_as_space(grid: Mapping[str, list[Any]]) -> SearchSpace:
     """The grid as categorical distributions (what the trial suggests when a GridSampler drives it)."""
-    return SearchSpace({k: CategoricalDistribution(tuple(v)) for k, v in grid.items() if len(v) > 1},
-                       {k: v[0] for k, v in grid.items() if len(v) == 1})
+    return SearchSpace(
+        {k: CategoricalDistribution(tuple(v)) for k, v in grid.items() if len(v) > 1},
+        {k: v[0] for k, v in grid.items() if len(v) == 1},
+    )
 
 
 def grid_size(grid: Mapping[str, list[Any]]) -> int:
@@ -162,9 +164,15 @@ def parse_distribution(value: Any, key: str = "?") -> BaseDistribution | Any:
         return value
     text = value.strip()
     # quote bare Python keywords (e.g. choice(local, global)) so ast can parse them as strings
-    text = re.sub(r"(?<![\w'\".])([A-Za-z_]\w*)(?![\w'\"(])",
-                  lambda m: repr(m.group(1)) if keyword.iskeyword(m.group(1))
-                  and m.group(1) not in ("True", "False", "None") else m.group(1), text)
+    text = re.sub(
+        r"(?<![\w'\".])([A-Za-z_]\w*)(?![\w'\"(])",
+        lambda m: (
+            repr(m.group(1))
+            if keyword.iskeyword(m.group(1)) and m.group(1) not in ("True", "False", "None")
+            else m.group(1)
+        ),
+        text,
+    )
     try:
         node = ast.parse(text, mode="eval").body
     except SyntaxError:
@@ -238,12 +246,18 @@ def _structured(spec: dict[str, Any], key: str) -> BaseDistribution:
         if kind in ("float", "interval", "uniform"):
             step = spec.pop("step", None)
             dist: BaseDistribution = FloatDistribution(
-                float(spec.pop("low")), float(spec.pop("high")), log=bool(spec.pop("log", False)),
+                float(spec.pop("low")),
+                float(spec.pop("high")),
+                log=bool(spec.pop("log", False)),
                 step=None if step is None else float(step),
             )
         elif kind == "int":
-            dist = IntDistribution(int(spec.pop("low")), int(spec.pop("high")), log=bool(spec.pop("log", False)),
-                                   step=int(spec.pop("step", 1)))
+            dist = IntDistribution(
+                int(spec.pop("low")),
+                int(spec.pop("high")),
+                log=bool(spec.pop("log", False)),
+                step=int(spec.pop("step", 1)),
+            )
         elif kind in ("categorical", "choice"):
             dist = CategoricalDistribution(tuple(spec.pop("choices")))
         else:

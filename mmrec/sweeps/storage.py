@@ -66,7 +66,7 @@ def resolve_url(storage: str | None, root: str | Path = "outputs") -> str:
         return JOURNAL_PREFIX + str((Path(root) / DEFAULT_JOURNAL).resolve())
     storage = str(storage).strip()
     if storage.startswith(JOURNAL_PREFIX):
-        path = storage[len(JOURNAL_PREFIX):]
+        path = storage[len(JOURNAL_PREFIX) :]
         if path.startswith("///"):
             path = path[2:]
         return JOURNAL_PREFIX + str(Path(path).expanduser().resolve())
@@ -81,7 +81,7 @@ def resolve_url(storage: str | None, root: str | Path = "outputs") -> str:
 
 
 def journal_path(url: str) -> Path | None:
-    return Path(url[len(JOURNAL_PREFIX):]) if url.startswith(JOURNAL_PREFIX) else None
+    return Path(url[len(JOURNAL_PREFIX) :]) if url.startswith(JOURNAL_PREFIX) else None
 
 
 def display(url: str) -> str:
@@ -164,8 +164,10 @@ def open_storage(
                 heartbeat_stale_trial_callback=callback,
             )
     except ImportError as e:
-        raise ConfigError(f"storage {display(url)}: its database driver is not installed ({e}); for PostgreSQL "
-                          "install the postgres extra: pip install 'mmrec[postgres]' (psycopg2-binary)") from None
+        raise ConfigError(
+            f"storage {display(url)}: its database driver is not installed ({e}); for PostgreSQL "
+            "install the postgres extra: pip install 'mmrec[postgres]' (psycopg2-binary)"
+        ) from None
     except Exception as e:  # noqa: BLE001 - sqlalchemy's OperationalError, ArgumentError, ...
         import sqlalchemy.exc
 
@@ -173,8 +175,10 @@ def open_storage(
             raise ConfigError(f"storage {display(url)}: not a usable database URL ({e})") from None
         if isinstance(e, sqlalchemy.exc.OperationalError):
             reason = str(getattr(e, "orig", e)).strip().splitlines()[0]
-            raise ConfigError(f"storage {display(url)}: cannot connect ({credentials.redact(reason)}); check the "
-                              "host, port, database and user, and that the server is running") from None
+            raise ConfigError(
+                f"storage {display(url)}: cannot connect ({credentials.redact(reason)}); check the "
+                "host, port, database and user, and that the server is running"
+            ) from None
         raise
 
 
@@ -213,7 +217,7 @@ def study_lock(url: str, study_name: str, timeout: float = 600.0) -> Iterator[No
     if path is not None or url.startswith("sqlite:///"):
         from filelock import FileLock
 
-        target = path if path is not None else Path(url[len("sqlite:///"):])
+        target = path if path is not None else Path(url[len("sqlite:///") :])
         digest = hashlib.sha1(study_name.encode()).hexdigest()[:12]
         with FileLock(str(target.parent / f".{target.name}.{digest}.lock"), timeout=timeout):
             yield
@@ -347,14 +351,16 @@ def summarize(url: str) -> list[dict[str, Any]]:
         best = None
         if complete:
             best = study.best_trial
-        rows.append({
-            "study": summary.study_name,
-            "n_trials": study.user_attrs.get("mmrec:n_trials"),
-            **{k: v for k, v in states.items() if v},
-            "best_value": None if best is None else best.value,
-            "best_trial": None if best is None else best.number,
-            "best_params": None if best is None else best.params,
-        })
+        rows.append(
+            {
+                "study": summary.study_name,
+                "n_trials": study.user_attrs.get("mmrec:n_trials"),
+                **{k: v for k, v in states.items() if v},
+                "best_value": None if best is None else best.value,
+                "best_trial": None if best is None else best.number,
+                "best_params": None if best is None else best.params,
+            }
+        )
     return rows
 
 
@@ -362,8 +368,10 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import json
 
-    parser = argparse.ArgumentParser(prog="python -m mmrec.sweeps.storage", description="List the studies of a "
-                                     "storage with their trial counts and best values.")
+    parser = argparse.ArgumentParser(
+        prog="python -m mmrec.sweeps.storage",
+        description="List the studies of a storage with their trial counts and best values.",
+    )
     parser.add_argument("--storage", default=None, help="storage URL (default: outputs/optuna-journal.log)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
@@ -382,9 +390,12 @@ def main(argv: list[str] | None = None) -> int:
     for col in ("study", "complete", "pruned", "fail", "running", "best value", "best trial"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["study"], *(str(r.get(k, 0)) for k in ("complete", "pruned", "fail", "running")),
-                      "" if r["best_value"] is None else f"{r['best_value']:.5g}",
-                      "" if r["best_trial"] is None else str(r["best_trial"]))
+        table.add_row(
+            r["study"],
+            *(str(r.get(k, 0)) for k in ("complete", "pruned", "fail", "running")),
+            "" if r["best_value"] is None else f"{r['best_value']:.5g}",
+            "" if r["best_trial"] is None else str(r["best_trial"]),
+        )
     Console().print(table)
     return 0
 

@@ -54,8 +54,10 @@ def condition_specs(conditions: list[str], modalities: list[str], only_strategy:
         elif ":" in c:
             specs[c] = c.replace(",", "+")
         else:
-            raise ConfigError(f"knockout_study.conditions: unknown condition {c!r}; use full, each_only, "
-                              "each_knocked, all_<strategy> or a spec such as 'audio:shuffle'")
+            raise ConfigError(
+                f"knockout_study.conditions: unknown condition {c!r}; use full, each_only, "
+                "each_knocked, all_<strategy> or a spec such as 'audio:shuffle'"
+            )
     return dict((k, v) for k, v in specs.items() if k == "full" or v != "none")
 
 
@@ -70,8 +72,15 @@ def plan(overrides: list[str], config_dir: Path = REPO_CONF) -> dict:
     study = OmegaConf.to_container(study, resolve=True)
     specs = condition_specs(list(study["conditions"]), available_modalities(cfg), study.get("only_strategy", "noise"))
     models = list(study["models"])
-    sweep = [sys.executable, "train.py", "-m", *overrides, f"model={','.join(models)}", "knockout=none",
-             f"knockout.spec={','.join(specs.values())}"]
+    sweep = [
+        sys.executable,
+        "train.py",
+        "-m",
+        *overrides,
+        f"model={','.join(models)}",
+        "knockout=none",
+        f"knockout.spec={','.join(specs.values())}",
+    ]
     names = {}
     for m in models:
         for label, spec in specs.items():
@@ -80,9 +89,15 @@ def plan(overrides: list[str], config_dir: Path = REPO_CONF) -> dict:
     if storage:  # a password goes to $MMREC_STORAGE (inherited by the commands below), never onto a command line
         storage = credentials.hide_in_environment(str(storage))
     location = ["--output-root", str(output_root)] + (["--storage", str(storage)] if storage else [])
-    return {"sweep": sweep, "names": names, "location": location, "specs": specs, "models": models,
-            "seeds": int(study["seeds"]),
-            "transfer": bool(study.get("transfer", False))}
+    return {
+        "sweep": sweep,
+        "names": names,
+        "location": location,
+        "specs": specs,
+        "models": models,
+        "seeds": int(study["seeds"]),
+        "transfer": bool(study.get("transfer", False)),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

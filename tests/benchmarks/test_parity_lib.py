@@ -11,7 +11,8 @@ import pytest
 from scipy import stats
 
 _spec = importlib.util.spec_from_file_location(
-    "parity_lib", Path(__file__).resolve().parents[2] / "benchmarks" / "parity_lib.py")
+    "parity_lib", Path(__file__).resolve().parents[2] / "benchmarks" / "parity_lib.py"
+)
 parity_lib = sys.modules.setdefault("parity_lib", importlib.util.module_from_spec(_spec))
 if not hasattr(parity_lib, "parse_mmrec_log"):
     _spec.loader.exec_module(parity_lib)
@@ -75,10 +76,17 @@ def test_a_log_without_a_best_epoch_is_an_error() -> None:
 
 
 def test_ours_record_splits_training_and_validation_seconds() -> None:
-    summary = {"status": "completed", "git_sha": "abc", "best_epoch": 4, "epochs_run": 25,
-               "metrics": {"test": {"recall@20": 0.08, "ndcg@20": 0.03}, "val": {"recall@20": 0.09}}}
-    times = [{"epoch": 0, "train_start": 10.0, "val_start": 12.5, "val_end": 13.0, "train_end": 13.1},
-             {"epoch": 1, "train_start": 13.2, "val_start": 15.2, "val_end": 16.0, "train_end": 16.1}]
+    summary = {
+        "status": "completed",
+        "git_sha": "abc",
+        "best_epoch": 4,
+        "epochs_run": 25,
+        "metrics": {"test": {"recall@20": 0.08, "ndcg@20": 0.03}, "val": {"recall@20": 0.09}},
+    }
+    times = [
+        {"epoch": 0, "train_start": 10.0, "val_start": 12.5, "val_end": 13.0, "train_end": 13.1},
+        {"epoch": 1, "train_start": 13.2, "val_start": 15.2, "val_end": 16.0, "train_end": 16.1},
+    ]
     rec = parity_lib.ours_record(summary, times)
     assert rec["train_s"] == pytest.approx([2.5, 2.0])
     assert rec["eval_s"] == pytest.approx([0.5, 0.8])
@@ -98,8 +106,16 @@ def test_welch_matches_scipys_unequal_variance_t_test() -> None:
 
 
 def _rec(side: str, model: str, seed: int, recall: float) -> dict:
-    return {"side": side, "model": model, "dataset": "tiktok", "seed": seed, "best_epoch": 10 + seed,
-            "test": {"recall@20": recall, "ndcg@20": recall / 2}, "train_s": [1.0, 3.0], "eval_s": [0.5]}
+    return {
+        "side": side,
+        "model": model,
+        "dataset": "tiktok",
+        "seed": seed,
+        "best_epoch": 10 + seed,
+        "test": {"recall@20": recall, "ndcg@20": recall / 2},
+        "train_s": [1.0, 3.0],
+        "eval_s": [0.5],
+    }
 
 
 def test_summary_gap_table_and_verdict() -> None:

@@ -97,8 +97,13 @@ def test_eval_sets_masks_dropped_users_and_cold_items() -> None:
     dm_drop = _toy_dm(cold_items="drop", exclude_val_in_test=False)
     users = torch.cat([b["users"] for b in dm_drop.test_dataloader()])
     assert users.tolist() == [0, 2]  # user 1's only test item is cold
-    assert list(dm_drop.test_dataloader())[0]["exclude"].to_dense()[0].bool().tolist() == [True, True, False,
-                                                                                          False, False]
+    assert list(dm_drop.test_dataloader())[0]["exclude"].to_dense()[0].bool().tolist() == [
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]
 
 
 def test_knn_cache_keyed_by_features(synthetic_dm) -> None:

@@ -120,8 +120,9 @@ def test_k_core_is_iterative() -> None:
 
 
 def test_split_small_users_and_temporal_order() -> None:
-    df = pd.DataFrame({"user": [0] * 10 + [1] * 2, "item": list(range(10)) + [0, 1],
-                       "timestamp": list(range(10)) + [5, 6]})
+    df = pd.DataFrame(
+        {"user": [0] * 10 + [1] * 2, "item": list(range(10)) + [0, 1], "timestamp": list(range(10)) + [5, 6]}
+    )
     labels = split_per_user(df, method="temporal", seed=0)
     assert list(labels[:10]) == [0] * 8 + [1, 2]  # oldest to train, newest to test
     assert list(labels[10:]) == [0, 0]  # fewer than 3 interactions: all in training

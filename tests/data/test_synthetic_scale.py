@@ -55,8 +55,8 @@ def test_default_demo_set_is_unchanged_and_blocked_shares_the_root_stream() -> N
     for m in dense.features.tensors:  # features come after the interaction draws in the root stream
         assert torch.equal(dense.features.tensors[m], blocked.features.tensors[m])
     per_user = lambda d: np.bincount(  # noqa: E731
-        np.concatenate([d.interactions.train[:, 0], d.interactions.val[:, 0], d.interactions.test[:, 0]]),
-        minlength=300)
+        np.concatenate([d.interactions.train[:, 0], d.interactions.val[:, 0], d.interactions.test[:, 0]]), minlength=300
+    )
     assert np.array_equal(per_user(dense), per_user(blocked))  # the same per-user counts
     assert not np.array_equal(dense.interactions.train, blocked.interactions.train)
 
@@ -71,8 +71,13 @@ def test_blocked_sampler_plants_the_factor_signal() -> None:
 
 
 def test_large_feature_tables_are_standardised_blockwise() -> None:
-    ds = make_synthetic(n_users=50, n_items=70_000, interactions_per_user=4, sampler="blocked",
-                        modalities={"text": {"dim": 8, "signal": 1.0}})
+    ds = make_synthetic(
+        n_users=50,
+        n_items=70_000,
+        interactions_per_user=4,
+        sampler="blocked",
+        modalities={"text": {"dim": 8, "signal": 1.0}},
+    )
     x = ds.features.tensors["text"].double()
     assert torch.allclose(x.mean(0), torch.zeros(8, dtype=torch.float64), atol=1e-4)
     assert torch.allclose(x.std(0, unbiased=False), torch.ones(8, dtype=torch.float64), atol=1e-4)

@@ -21,9 +21,16 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
-SMALL = ["model=freedom", "dataset.synthetic.n_users=120", "dataset.synthetic.n_items=80",
-         "dataset.synthetic.n_factors=4", "trainer.max_epochs=2", "trainer.enable_progress_bar=false",
-         "logger=none", "model.knn_k=5"]
+SMALL = [
+    "model=freedom",
+    "dataset.synthetic.n_users=120",
+    "dataset.synthetic.n_items=80",
+    "dataset.synthetic.n_factors=4",
+    "trainer.max_epochs=2",
+    "trainer.enable_progress_bar=false",
+    "logger=none",
+    "model.knn_k=5",
+]
 SITES = ("cache", "checkpoint", "summary", "report")
 
 
@@ -76,8 +83,16 @@ def train_job(run_dir: Path, *overrides: str) -> dict[str, Any]:
     from mmrec.run import train
 
     with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("train", overrides=[*SMALL, f"paths.output_dir={run_dir}", f"paths.root_dir={REPO}",
-                                          "paths.shared_datasets=/nonexistent", *overrides])
+        cfg = compose(
+            "train",
+            overrides=[
+                *SMALL,
+                f"paths.output_dir={run_dir}",
+                f"paths.root_dir={REPO}",
+                "paths.shared_datasets=/nonexistent",
+                *overrides,
+            ],
+        )
     train(cfg)
     return summary.read(run_dir)
 
@@ -90,8 +105,11 @@ def write_report(folder: Path) -> dict[str, str]:
     from mmrec.report import write_report as write
 
     files = write(build_report(folder), plots=False)
-    return {Path(p).name: Path(p).read_text().replace(str(folder), "<folder>") for p in files.values()
-            if Path(p).suffix != ".html"}
+    return {
+        Path(p).name: Path(p).read_text().replace(str(folder), "<folder>")
+        for p in files.values()
+        if Path(p).suffix != ".html"
+    }
 
 
 def start_forked(spec: dict[str, Any]) -> int:

@@ -56,7 +56,8 @@ def _check_nothing_partial_is_good(site: str, tmp_path: Path) -> None:
     if site == "report":
         assert not (tmp_path / "runs" / "report").exists() or not any(
             p.suffix in (".csv", ".md", ".tex", ".html") and p.stat().st_size == 0
-            for p in (tmp_path / "runs" / "report").iterdir())
+            for p in (tmp_path / "runs" / "report").iterdir()
+        )
 
 
 def _recover_and_compare(site: str, tmp_path: Path, baseline: dict) -> None:
@@ -92,11 +93,13 @@ def test_disk_full_during_a_write(site: str, tmp_path: Path, baseline: dict, mon
     _recover_and_compare(site, tmp_path, baseline)
 
 
-def test_two_jobs_racing_to_build_the_same_cache_key(tmp_path: Path, baseline: dict,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_two_jobs_racing_to_build_the_same_cache_key(
+    tmp_path: Path, baseline: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MMREC_CACHE", str(tmp_path / "cache"))
-    pids = [harness.start_forked({"site": "none", "kind": "kill", "run_dir": str(tmp_path / f"run{i}")})
-            for i in range(2)]  # both start with an empty cache and build the same keys at the same time
+    pids = [
+        harness.start_forked({"site": "none", "kind": "kill", "run_dir": str(tmp_path / f"run{i}")}) for i in range(2)
+    ]  # both start with an empty cache and build the same keys at the same time
     assert [harness.wait_forked(pid) for pid in pids] == [0, 0]
     from mmrec import summary
 
@@ -109,8 +112,7 @@ def test_two_jobs_racing_to_build_the_same_cache_key(tmp_path: Path, baseline: d
 
 
 @pytest.mark.parametrize("damage", ["truncated", "planted pickle"])
-def test_resume_from_a_corrupted_last_checkpoint_is_a_clear_error(damage: str, tmp_path: Path, baseline: dict
-                                                                   ) -> None:
+def test_resume_from_a_corrupted_last_checkpoint_is_a_clear_error(damage: str, tmp_path: Path, baseline: dict) -> None:
     run = tmp_path / "run"
     shutil.copytree(baseline["run_dir"], run)
     last = run / "checkpoints" / "last.ckpt"

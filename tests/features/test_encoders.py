@@ -231,9 +231,7 @@ def _image_rows(image_dir: Path) -> list[dict]:
 
 
 @pytest.mark.parametrize("kind", ["vit", "resnet"])
-def test_hf_image_pooling_missing_images_and_batch_invariance(
-    kind, vit_dir, resnet_dir, image_dir, fresh_cache
-):
+def test_hf_image_pooling_missing_images_and_batch_invariance(kind, vit_dir, resnet_dir, image_dir, fresh_cache):
     from transformers import AutoModel
 
     model_dir = vit_dir if kind == "vit" else resnet_dir
@@ -260,9 +258,7 @@ def test_hf_image_pooling_missing_images_and_batch_invariance(
     pixels = enc.bundle.image_processor(images=[Image.open(paths[1]).convert("RGB")], return_tensors="pt")
     with torch.no_grad():
         hidden = model(pixel_values=pixels["pixel_values"]).last_hidden_state
-    expected = (
-        hidden[0, 0] if kind == "vit" else hidden[0].mean(dim=(1, 2))
-    )  # CLS token / global average pool
+    expected = hidden[0, 0] if kind == "vit" else hidden[0].mean(dim=(1, 2))  # CLS token / global average pool
     torch.testing.assert_close(alone[0], expected, atol=1e-5, rtol=0)
 
 
@@ -283,9 +279,7 @@ def test_corrupt_images_skip_or_fail(vit_dir, image_dir, tmp_path, fresh_cache):
     feats = enc(ds)
     assert feats.masks["image"].tolist() == [True, False, False]
     assert enc.report["image"]["missing"] == {"corrupt": {"count": 2, "sample_ids": ["x", "t"]}}
-    torch.testing.assert_close(
-        feats.tensors["image"][1], feats.tensors["image"][0]
-    )  # mean of the one present
+    torch.testing.assert_close(feats.tensors["image"][1], feats.tensors["image"][0])  # mean of the one present
     enc(ds)  # corrupt files are never cached: a rerun reports them again
     assert enc.report["image"]["missing"]["corrupt"]["count"] == 2 and enc.report["image"]["cached"] == 1
 
@@ -331,9 +325,7 @@ def test_clip_joint_text_and_image_in_one_space(clip_dir, image_dir, fresh_cache
 def test_efficientnet_lite0_architecture_matches_the_packaged_state_dict_exactly():
     state = torch.load(default_weights_path(), map_location="cpu", weights_only=True)
     net = LiteNet()
-    assert {k: tuple(v.shape) for k, v in net.state_dict().items()} == {
-        k: tuple(v.shape) for k, v in state.items()
-    }
+    assert {k: tuple(v.shape) for k, v in net.state_dict().items()} == {k: tuple(v.shape) for k, v in state.items()}
     assert not any("_se_" in k for k in state)  # Lite: no squeeze-excitation
     broken = dict(state)
     broken.pop("_blocks.3._depthwise_conv.weight")
@@ -370,9 +362,7 @@ def test_efficientnet_features_are_1280d_and_batch_invariant(image_dir, fresh_ca
 
 
 def test_combined_merges_modalities_and_rejects_clashes(bert_dir, vit_dir, image_dir, fresh_cache):
-    both = Combined(
-        [HFText(str(bert_dir), device="cpu"), HFImage(str(vit_dir), device="cpu")], name="bert_vit"
-    )
+    both = Combined([HFText(str(bert_dir), device="cpu"), HFImage(str(vit_dir), device="cpu")], name="bert_vit")
     feats = both(items_dataset(_image_rows(image_dir), data_dir=image_dir))
     assert feats.modalities == ["text", "image"] and feats.dims() == {"text": 32, "image": 32}
     assert feats.masks["text"].all() and feats.masks["image"].sum() == 3
@@ -418,10 +408,7 @@ def test_extract_cli_writes_mmrec_feature_files(bert_dir, vit_dir, image_dir, tm
     from mmrec.extract import main
 
     data = tmp_path / "raw"
-    rows = [
-        {"item_id": str(i), "title": f"Movie {i}", "image": f"images/{i}.jpg" if i < 3 else None}
-        for i in range(4)
-    ]
+    rows = [{"item_id": str(i), "title": f"Movie {i}", "image": f"images/{i}.jpg" if i < 3 else None} for i in range(4)]
     for i in range(3):
         write_image(data / "images" / f"{i}.jpg", seed=10 + i)
     (data / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -491,6 +478,7 @@ def test_a_bad_feature_cache_file_is_reported_once_and_recomputed(tmp_path: Path
     if damage == "truncated":
         cache.path.write_bytes(cache.path.read_bytes()[:-7])
     else:
+
         class Payload:
             def __reduce__(self):  # noqa: ANN204
                 return (open, (str(marker), "w"))

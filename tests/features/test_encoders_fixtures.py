@@ -54,9 +54,7 @@ def write_image(path: Path, seed: int, size: tuple[int, int] = (40, 56)) -> Path
 def _bytes_to_unicode() -> dict[int, str]:
     """GPT-2/CLIP byte-level alphabet: each byte maps to a printable character."""
     printable = (
-        list(range(ord("!"), ord("~") + 1))
-        + list(range(ord("¡"), ord("¬") + 1))
-        + list(range(ord("®"), ord("ÿ") + 1))
+        list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
     )
     chars = printable[:]
     extra = 0
@@ -115,12 +113,7 @@ def tiny_bert(path: Path) -> Path:
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     chars = list("abcdefghijklmnopqrstuvwxyz0123456789")
-    vocab = (
-        ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-        + chars
-        + ["##" + c for c in chars]
-        + list("().,:'-!?&")
-    )
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars + ["##" + c for c in chars] + list("().,:'-!?&")
     path.mkdir(parents=True, exist_ok=True)
     (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
     (path / "tokenizer_config.json").write_text(

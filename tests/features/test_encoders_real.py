@@ -80,8 +80,7 @@ def test_effnet_image_features_for_all_posters(ml100k, fresh_cache):
     t0 = time.perf_counter()
     feats = enc(ml100k)
     print(
-        f"\nEfficientNet-Lite0: {len(ml100k.items)} items in {time.perf_counter() - t0:.1f} s "
-        f"({enc.report['image']})"
+        f"\nEfficientNet-Lite0: {len(ml100k.items)} items in {time.perf_counter() - t0:.1f} s ({enc.report['image']})"
     )
     x, present = feats.tensors["image"], feats.masks["image"]
     assert x.shape == (1682, 1280)
@@ -108,9 +107,7 @@ def test_effnet_imagenet_head_classifies_posters_consistently(ml100k):
     top = probs.argmax(dim=1)
     n = len(posters)
     counts = Counter(top[:n].tolist())
-    print(
-        f"\nposter top-1 classes: {counts.most_common(5)}; mean max prob {probs[:n].max(1).values.mean():.3f}"
-    )
+    print(f"\nposter top-1 classes: {counts.most_common(5)}; mean max prob {probs[:n].max(1).values.mean():.3f}")
     # trained weights + right preprocessing: posters look like covers (random weights: an arbitrary class)
     assert counts.most_common(1)[0][0] in POSTER_LIKE
     assert sum(counts[c] for c in POSTER_LIKE) >= 0.25 * n
@@ -118,7 +115,5 @@ def test_effnet_imagenet_head_classifies_posters_consistently(ml100k):
     torch.testing.assert_close(logits[-1], logits[0], atol=1e-5, rtol=0)  # the same poster again
     flip_agree = (top[:n] == top[n : 2 * n]).float().mean()
     other_agree = (top[:n] == top[:n].roll(1)).float().mean()
-    print(
-        f"top-1 agreement: poster vs its mirror {flip_agree:.2f}, poster vs another poster {other_agree:.2f}"
-    )
+    print(f"top-1 agreement: poster vs its mirror {flip_agree:.2f}, poster vs another poster {other_agree:.2f}")
     assert flip_agree >= 0.5 and flip_agree > other_agree

@@ -97,8 +97,14 @@ def _parsed() -> list[dict[str, str] | None]:
 def test_vocabulary_top_n_and_other_bucket() -> None:
     vocab = build_vocabulary(_parsed(), ["Category", "Material"], char_ngrams, threshold=0.45, top_n=2)
     # Category: toy 4 items, feeding 3, bath 1 (-> other)
-    assert vocab.columns == ["Category=toy", "Category=feeding", f"Category={OTHER}",
-                             "Material=plastic", "Material=cotton", f"Material={OTHER}"]
+    assert vocab.columns == [
+        "Category=toy",
+        "Category=feeding",
+        f"Category={OTHER}",
+        "Material=plastic",
+        "Material=cotton",
+        f"Material={OTHER}",
+    ]
     m = vocab.transform(_parsed())
     assert m.shape == (10, 6)
     dense = m.toarray()

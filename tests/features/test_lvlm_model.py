@@ -34,8 +34,13 @@ ITEM_IDS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "14"]  # item 14 
 
 def taught_answer(genres: list[str]) -> dict[str, str]:
     """What the tiny model is taught to answer for a movie (derived from its genres)."""
-    return {"Genre": genres[0].lower(), "Era": "1990s", "Mood": "light" if "Comedy" in genres else "dark",
-            "Audience": "families" if "Children's" in genres else "adults", "Setting": "city"}
+    return {
+        "Genre": genres[0].lower(),
+        "Era": "1990s",
+        "Mood": "light" if "Comedy" in genres else "dark",
+        "Audience": "families" if "Children's" in genres else "adults",
+        "Setting": "city",
+    }
 
 
 def as_answer_text(pairs: dict[str, str]) -> str:
@@ -51,8 +56,14 @@ def movies() -> Dataset:
     n_users, n_items = 6, len(items)
     pairs = np.array(sorted({(u, int(i)) for u in range(n_users) for i in rng.choice(n_items, 4, replace=False)}))
     inter = Interactions(n_users, n_items, pairs, pairs[:0], pairs[:0])
-    return Dataset("ml100k-mm-mini", inter, data_dir=root, item_ids=items["item_id"].to_numpy(), items=items,
-                   text_template=TEMPLATE)
+    return Dataset(
+        "ml100k-mm-mini",
+        inter,
+        data_dir=root,
+        item_ids=items["item_id"].to_numpy(),
+        items=items,
+        text_template=TEMPLATE,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +93,9 @@ def taught(tiny: str, movies: Dataset, tmp_path_factory: pytest.TempPathFactory)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # backward passes slow down ~15x with 2 threads on a busy 2-core machine
     try:
-        teach_answers(folder, MOVIES, [c.text for c in contents], [open_image(c.image_path) for c in contents],
-                      answers, steps=80)
+        teach_answers(
+            folder, MOVIES, [c.text for c in contents], [open_image(c.image_path) for c in contents], answers, steps=80
+        )
     finally:
         torch.set_num_threads(threads)
     return str(folder)
@@ -250,12 +262,14 @@ def test_store_resumes_after_an_interruption(fresh_cache: Path) -> None:
 
 
 @pytest.mark.slow
-def test_taught_model_description_and_attributes(taught: str, movies: Dataset, fresh_cache: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_taught_model_description_and_attributes(
+    taught: str, movies: Dataset, fresh_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     genres = [list(g) for g in movies.items["genres"]]
     expected = [taught_answer(g) for g in genres]
-    desc = LVLMDescription(taught, MOVIES, text_encoder=char_ngrams, max_new_tokens=64, dtype="float32",
-                           device="cpu", batch_size=4)
+    desc = LVLMDescription(
+        taught, MOVIES, text_encoder=char_ngrams, max_new_tokens=64, dtype="float32", device="cpu", batch_size=4
+    )
     _, records = desc.answers(movies)
     for rec, exp in zip(records[:10], expected[:10]):
         assert rec["attributes"] == exp, rec["raw"]
@@ -270,16 +284,25 @@ def test_taught_model_description_and_attributes(taught: str, movies: Dataset, f
     assert texts[0] == "Genre: animation. Era: 1990s. Mood: light. Audience: families. Setting: city."
     feats = desc(movies)
     assert feats.modalities == ["description"] and feats.tensors["description"].shape == (len(ITEM_IDS), 512)
-    torch.testing.assert_close(feats.tensors["description"][0],
-                               torch.as_tensor(char_ngrams([texts[0]])[0], dtype=torch.float32))
+    torch.testing.assert_close(
+        feats.tensors["description"][0], torch.as_tensor(char_ngrams([texts[0]])[0], dtype=torch.float32)
+    )
 
     # the attribute encoder reuses the stored answers: generation must not run again
     def no_generation(*args: object, **kwargs: object) -> list[str]:
         raise AssertionError("generated again")
 
     monkeypatch.setattr("mmrec.features.encoders.lvlm.generate_batch", no_generation)
-    attrs = LVLMAttributes(taught, MOVIES, top_n=3, value_encoder=char_ngrams, max_new_tokens=64,
-                           dtype="float32", device="cpu", batch_size=4)
+    attrs = LVLMAttributes(
+        taught,
+        MOVIES,
+        top_n=3,
+        value_encoder=char_ngrams,
+        max_new_tokens=64,
+        dtype="float32",
+        device="cpu",
+        batch_size=4,
+    )
     feats = attrs(movies)
     x = feats.tensors["attributes"]
     meta = json.loads(Path(attrs.report["attributes"]["matrix"]).with_suffix(".columns.json").read_text())
@@ -296,8 +319,16 @@ def test_taught_model_description_and_attributes(taught: str, movies: Dataset, f
 
 
 def test_caption_prompt_skips_items_without_image(tiny: str, movies: Dataset, fresh_cache: Path) -> None:
-    desc = LVLMDescription(tiny, "llava_caption", text_encoder=char_ngrams, use_text=False, max_new_tokens=8,
-                           dtype="float32", device="cpu", batch_size=4)
+    desc = LVLMDescription(
+        tiny,
+        "llava_caption",
+        text_encoder=char_ngrams,
+        use_text=False,
+        max_new_tokens=8,
+        dtype="float32",
+        device="cpu",
+        batch_size=4,
+    )
     feats = desc(movies)
     assert feats.masks["description"].tolist() == [True] * 10 + [False]
     assert "parse" not in desc.report["description"]  # free-form: no attributes to parse
@@ -341,22 +372,26 @@ def ml100k_first_items(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
     inter[inter["item_id"].isin(keep)].to_csv(folder / "interactions.tsv", sep="\t", index=False)
     from mmrec.data import load_dataset
 
-    return load_dataset("ml100k-first", format="raw", data_dir=str(folder), k_core=3, text_template=TEMPLATE,
-                        split={"seed": 0})
+    return load_dataset(
+        "ml100k-first", format="raw", data_dir=str(folder), k_core=3, text_template=TEMPLATE, split={"seed": 0}
+    )
 
 
 @pytest.mark.slow
-def test_model_trains_on_lvlm_and_description_features(tiny: str, ml100k_first_items: Dataset,
-                                                       fresh_cache: Path) -> None:
+def test_model_trains_on_lvlm_and_description_features(
+    tiny: str, ml100k_first_items: Dataset, fresh_cache: Path
+) -> None:
     from mmrec.data.datamodule import GraphDataModule
     from mmrec.features.encoders.combined import Combined
     from tests.models.common import fit, make_model, test_metrics
 
     ds = ml100k_first_items
-    encoder = Combined([
-        LVLMEmbedding(tiny, MOVIES, pooling="last", dtype="float32", device="cpu", batch_size=8),
-        LVLMDescription(tiny, MOVIES, max_new_tokens=12, dtype="float32", device="cpu", batch_size=8),
-    ])
+    encoder = Combined(
+        [
+            LVLMEmbedding(tiny, MOVIES, pooling="last", dtype="float32", device="cpu", batch_size=8),
+            LVLMDescription(tiny, MOVIES, max_new_tokens=12, dtype="float32", device="cpu", batch_size=8),
+        ]
+    )
     feats = encoder(ds)
     assert feats.modalities == ["lvlm", "description"]
     assert feats.tensors["lvlm"].shape == (ds.n_items, 32)
@@ -384,8 +419,16 @@ def test_attributeknn_on_decoded_attributes(taught: str, movies: Dataset, fresh_
     from mmrec.data.datamodule import GraphDataModule
     from tests.models.common import all_scores, fit, make_model
 
-    attrs = LVLMAttributes(taught, MOVIES, top_n=5, value_encoder=char_ngrams, max_new_tokens=64,
-                           dtype="float32", device="cpu", batch_size=4)
+    attrs = LVLMAttributes(
+        taught,
+        MOVIES,
+        top_n=5,
+        value_encoder=char_ngrams,
+        max_new_tokens=64,
+        dtype="float32",
+        device="cpu",
+        batch_size=4,
+    )
     feats = attrs(movies)
     dm = GraphDataModule(movies, feats, batch_size=64, seed=0)
     model = make_model("attributeknn", dm, k=3)
@@ -401,13 +444,19 @@ def test_attributeknn_on_decoded_attributes(taught: str, movies: Dataset, fresh_
     assert scores.shape == (movies.n_users, movies.n_items) and torch.isfinite(scores).all()
 
 
-PAPER_ANSWER = {"Category": "toys", "Age Group": "toddler", "Purpose": "fun", "Material": "plastic",
-                "Usage Context": "home"}
+PAPER_ANSWER = {
+    "Category": "toys",
+    "Age Group": "toddler",
+    "Purpose": "fun",
+    "Material": "plastic",
+    "Usage Context": "home",
+}
 
 
 @pytest.mark.slow
-def test_paper_preset_on_a_taught_model_writes_the_keyword_csv(tiny: str, movies: Dataset, fresh_cache: Path,
-                                                               tmp_path: Path) -> None:
+def test_paper_preset_on_a_taught_model_writes_the_keyword_csv(
+    tiny: str, movies: Dataset, fresh_cache: Path, tmp_path: Path
+) -> None:
     """The study's Baby prompt (image only) -> `[Label] {value}` answers -> parsed attributes, the
     `Image Name,Keywords` CSV and one-hot features, through the real generation path. (The tiny model is taught
     one answer for every poster: telling items apart from the image alone would take far more steps.)"""
@@ -419,13 +468,24 @@ def test_paper_preset_on_a_taught_model_writes_the_keyword_csv(tiny: str, movies
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        teach_answers(folder, prompt, [None] * 4, [open_image(c.image_path) for c in contents[:4]], [answer] * 4,
-                      steps=60)
+        teach_answers(
+            folder, prompt, [None] * 4, [open_image(c.image_path) for c in contents[:4]], [answer] * 4, steps=60
+        )
     finally:
         torch.set_num_threads(threads)
     csv_path = tmp_path / "run" / "keywords.csv"
-    attrs = LVLMAttributes(str(folder), "baby_paper", top_n=50, value_encoder=char_ngrams, use_text=False,
-                           max_new_tokens=64, dtype="float32", device="cpu", batch_size=5, keywords_csv=str(csv_path))
+    attrs = LVLMAttributes(
+        str(folder),
+        "baby_paper",
+        top_n=50,
+        value_encoder=char_ngrams,
+        use_text=False,
+        max_new_tokens=64,
+        dtype="float32",
+        device="cpu",
+        batch_size=5,
+        keywords_csv=str(csv_path),
+    )
     feats = attrs(movies)
     _, records = attrs.answers(movies)
     taught = [r for r in records if r is not None]

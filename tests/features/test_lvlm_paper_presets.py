@@ -20,12 +20,27 @@ CONF = Path(__file__).resolve().parents[2] / "conf"
 
 # Labels and example answers as published (../shared/papers/README.md), typed here, not read from the YAML.
 PAPER = {
-    "baby_paper": {"Category": "Feeding", "Age Group": "Infant", "Purpose": "Hygiene", "Material": "Silicone",
-                   "Usage Context": "Home"},
-    "pets_paper": {"Category": "Toys", "Pet Type": "Dog", "Purpose": "Entertainment", "Material": "Rubber",
-                   "Usage Context": "Outdoor"},
-    "clothing_paper": {"Type": "dress", "Color": "red", "Wear Location": "torso", "Material": "cotton",
-                       "Style": "casual"},
+    "baby_paper": {
+        "Category": "Feeding",
+        "Age Group": "Infant",
+        "Purpose": "Hygiene",
+        "Material": "Silicone",
+        "Usage Context": "Home",
+    },
+    "pets_paper": {
+        "Category": "Toys",
+        "Pet Type": "Dog",
+        "Purpose": "Entertainment",
+        "Material": "Rubber",
+        "Usage Context": "Outdoor",
+    },
+    "clothing_paper": {
+        "Type": "dress",
+        "Color": "red",
+        "Wear Location": "torso",
+        "Material": "cotton",
+        "Style": "casual",
+    },
 }
 BABY_PROMPT = (
     "Imagine you're creating metadata for an image database of baby products. Your task is to select five keywords "
@@ -54,25 +69,39 @@ def test_paper_prompts_list_the_labels_and_parse_their_own_example(name: str) ->
 
 def test_parser_reads_label_brace_answers_as_models_write_them() -> None:
     prompt = load_prompt("baby_paper")
-    answer = ("[Category] {Bath Toys}, [Age Group] {6-12 Months}\n[Purpose] { Fun, learning },"
-              " [Material] {}, [Usage Context] {Bath}.")
-    assert parse_answer(answer, prompt) == {"Category": "Bath Toys", "Age Group": "6-12 Months",
-                                            "Purpose": "Fun, learning", "Usage Context": "Bath"}
+    answer = (
+        "[Category] {Bath Toys}, [Age Group] {6-12 Months}\n[Purpose] { Fun, learning },"
+        " [Material] {}, [Usage Context] {Bath}."
+    )
+    assert parse_answer(answer, prompt) == {
+        "Category": "Bath Toys",
+        "Age Group": "6-12 Months",
+        "Purpose": "Fun, learning",
+        "Usage Context": "Bath",
+    }
     # the prompt's own blank list, echoed without values, gives nothing
     assert parse_answer("Fill in the blanks: [Category], [Age Group], [Purpose].", prompt) == {}
 
 
 def test_keywords_csv_round_trip(tmp_path: Path) -> None:
     prompt = load_prompt("clothing_paper")
-    contents = [ItemContent("a", None, Path("/imgs/B00A.jpg"), "k1"), ItemContent("b", "t", None, "k2"),
-                ItemContent("c", None, None, None)]
-    records = [{"raw": "ignored", "attributes": PAPER["clothing_paper"]},
-               {"raw": "A red,  dress\n", "attributes": {}}, None]
+    contents = [
+        ItemContent("a", None, Path("/imgs/B00A.jpg"), "k1"),
+        ItemContent("b", "t", None, "k2"),
+        ItemContent("c", None, None, None),
+    ]
+    records = [
+        {"raw": "ignored", "attributes": PAPER["clothing_paper"]},
+        {"raw": "A red,  dress\n", "attributes": {}},
+        None,
+    ]
     path = write_keywords_csv(tmp_path / "keywords.csv", contents, records, prompt)
     lines = path.read_text(encoding="utf-8").splitlines()
     assert lines[0] == ",".join(HEADER)
-    assert lines[1] == 'B00A.jpg,"[Type] {dress}, [Color] {red}, [Wear Location] {torso}, [Material] {cotton}, ' \
-                       '[Style] {casual}"'
+    assert (
+        lines[1] == 'B00A.jpg,"[Type] {dress}, [Color] {red}, [Wear Location] {torso}, [Material] {cotton}, '
+        '[Style] {casual}"'
+    )
     assert lines[2] == 'b,"A red, dress"'  # nothing parsed: the raw answer; item c has no content: no row
     assert len(lines) == 3
     back = read_keywords_csv(path, prompt)

@@ -20,53 +20,87 @@ CLOTHING = load_prompt("clothing")
 PETS = load_prompt("pets")
 MOVIES = load_prompt("movies")
 
-FULL = {"Category": "feeding", "Age Group": "infant", "Purpose": "bottle feeding", "Material": "silicone",
-        "Usage Context": "home"}
+FULL = {
+    "Category": "feeding",
+    "Age Group": "infant",
+    "Purpose": "bottle feeding",
+    "Material": "silicone",
+    "Usage Context": "home",
+}
 
 # (answer, expected parse) for the baby prompt; written as a model might answer, not produced by the parser
 BABY_CORPUS = [
     # the asked-for form
     ("Category: feeding\nAge Group: infant\nPurpose: bottle feeding\nMaterial: silicone\nUsage Context: home", FULL),
     # bracketed values kept from the template, odd casing
-    ("CATEGORY: [feeding]\nage group: [infant]\nPurpose: [bottle feeding]\nMATERIAL: [silicone]\n"
-     "usage context: [home]", FULL),
+    (
+        "CATEGORY: [feeding]\nage group: [infant]\nPurpose: [bottle feeding]\nMATERIAL: [silicone]\n"
+        "usage context: [home]",
+        FULL,
+    ),
     # all on one line, bracketed
-    ("Category: [feeding] Age Group: [infant] Purpose: [bottle feeding] Material: [silicone] Usage Context: [home]",
-     FULL),
+    (
+        "Category: [feeding] Age Group: [infant] Purpose: [bottle feeding] Material: [silicone] Usage Context: [home]",
+        FULL,
+    ),
     # missing and extra brackets
-    ("Category: [feeding\nAge Group: infant]]\nPurpose: [[bottle feeding]\nMaterial: silicone]\n"
-     "Usage Context: [home", FULL),
+    (
+        "Category: [feeding\nAge Group: infant]]\nPurpose: [[bottle feeding]\nMaterial: silicone]\n"
+        "Usage Context: [home",
+        FULL,
+    ),
     # bracketed names
-    ("[Category]: feeding\n[Age Group]: infant\n[Purpose]: bottle feeding\n[Material]: silicone\n"
-     "[Usage Context]: home", FULL),
+    (
+        "[Category]: feeding\n[Age Group]: infant\n[Purpose]: bottle feeding\n[Material]: silicone\n"
+        "[Usage Context]: home",
+        FULL,
+    ),
     # markdown, numbering, other separators, underscores
-    ("Sure! Here is the filled form:\n1. **Category:** feeding\n2. **Age_Group**: infant\n- Purpose = bottle "
-     "feeding\n* material - silicone\n5. Usage-Context: home.", FULL),
+    (
+        "Sure! Here is the filled form:\n1. **Category:** feeding\n2. **Age_Group**: infant\n- Purpose = bottle "
+        "feeding\n* material - silicone\n5. Usage-Context: home.",
+        FULL,
+    ),
     # synonyms of attribute names
     ("Type: feeding\nAge range: infant\nFunction: bottle feeding\nMade of: silicone\nUse case: home", FULL),
     # JSON
-    ('{"Category": "feeding", "Age Group": "infant", "Purpose": "bottle feeding", "Material": "silicone", '
-     '"Usage Context": "home"}', FULL),
+    (
+        '{"Category": "feeding", "Age Group": "infant", "Purpose": "bottle feeding", "Material": "silicone", '
+        '"Usage Context": "home"}',
+        FULL,
+    ),
     # comma-separated pairs with an attribute the prompt did not ask for
-    ("Category: feeding, Brand: Avent, Age Group: infant; Purpose: bottle feeding, Material: silicone, "
-     "Usage Context: home", FULL),
+    (
+        "Category: feeding, Brand: Avent, Age Group: infant; Purpose: bottle feeding, Material: silicone, "
+        "Usage Context: home",
+        FULL,
+    ),
     # sentences: pairs ended by full stops, an unknown field in between
-    ("Category: feeding. Colour: blue. Age group: infant. Purpose: bottle feeding. Material: silicone. "
-     "Usage context: home.", FULL),
+    (
+        "Category: feeding. Colour: blue. Age group: infant. Purpose: bottle feeding. Material: silicone. "
+        "Usage context: home.",
+        FULL,
+    ),
     # the empty template echoed before the answer: the first real value wins
-    ("Category: [...]\nAge Group: [...]\nAnswer:\nCategory: feeding\nAge Group: infant\nPurpose: bottle feeding\n"
-     "Material: silicone\nUsage Context: home", FULL),
+    (
+        "Category: [...]\nAge Group: [...]\nAnswer:\nCategory: feeding\nAge Group: infant\nPurpose: bottle feeding\n"
+        "Material: silicone\nUsage Context: home",
+        FULL,
+    ),
     # value on the line after its name
     ("Category:\nfeeding\nAge Group:\ninfant", {"Category": "feeding", "Age Group": "infant"}),
     # placeholders count as missing
-    ("Category: toys\nAge Group: N/A\nPurpose: unknown\nMaterial: [ ]\nUsage Context: -",
-     {"Category": "toys"}),
+    ("Category: toys\nAge Group: N/A\nPurpose: unknown\nMaterial: [ ]\nUsage Context: -", {"Category": "toys"}),
     # values with commas, digits and hyphens survive
-    ("Category: toys\nAge Group: 6-12 months\nMaterial: cotton, polyester", {
-        "Category": "toys", "Age Group": "6-12 months", "Material": "cotton, polyester"}),
+    (
+        "Category: toys\nAge Group: 6-12 months\nMaterial: cotton, polyester",
+        {"Category": "toys", "Age Group": "6-12 months", "Material": "cotton, polyester"},
+    ),
     # a truncated answer (max_new_tokens reached)
-    ("Category: stroller\nAge Group: toddler\nPurpose: transp", {
-        "Category": "stroller", "Age Group": "toddler", "Purpose": "transp"}),
+    (
+        "Category: stroller\nAge Group: toddler\nPurpose: transp",
+        {"Category": "stroller", "Age Group": "toddler", "Purpose": "transp"},
+    ),
     # free text with no form at all
     ("This is a soft plush toy for babies, made of cotton, great for the nursery.", {}),
     ("", {}),
@@ -96,8 +130,13 @@ def test_words_inside_values_are_not_taken_for_names() -> None:
 
 def test_movies_prompt_attributes() -> None:
     answer = "Genre: Animated comedy\nEra: 1990s\nMood: Heartwarming\nAudience: Families\nSetting: A child's bedroom"
-    assert parse_answer(answer, MOVIES) == {"Genre": "Animated comedy", "Era": "1990s", "Mood": "Heartwarming",
-                                           "Audience": "Families", "Setting": "A child's bedroom"}
+    assert parse_answer(answer, MOVIES) == {
+        "Genre": "Animated comedy",
+        "Era": "1990s",
+        "Mood": "Heartwarming",
+        "Audience": "Families",
+        "Setting": "A child's bedroom",
+    }
 
 
 def test_clean_value_and_names() -> None:
@@ -154,8 +193,10 @@ def test_prompt_fingerprint_changes_with_the_template() -> None:
     a = Prompt("x", "Item: {text}\n{blanks}", ("Color",))
     b = Prompt("x", "Product: {text}\n{blanks}", ("Color",))
     assert a.fingerprint() != b.fingerprint()
-    assert a.fingerprint() == Prompt.from_config({"id": "x", "template": "Item: {text}\n{blanks}",
-                                                  "attributes": ["Color"]}).fingerprint()
+    assert (
+        a.fingerprint()
+        == Prompt.from_config({"id": "x", "template": "Item: {text}\n{blanks}", "attributes": ["Color"]}).fingerprint()
+    )
 
 
 def test_bad_prompt_configs() -> None:

@@ -34,21 +34,35 @@ ALL_MODELS = sorted(p.stem for p in CONF.glob("*.yaml"))
 OVERRIDES = {"attributeknn": {"modality": "text"}}
 # settings that take the randomness out of a training loss (edge dropout, feature dropout, sampled subgraphs),
 # so one step is comparable across devices; models whose loss stays random on CPU are compared on scores only
-NO_RANDOMNESS = {"freedom": {"dropout": 0.0}, "pgl": {"keep_ratio": 1.0, "dropout": 0.0}, "bm3": {"dropout": 0.0},
-                 "lgmrec": {"faithful_to": "paper"}}
+NO_RANDOMNESS = {
+    "freedom": {"dropout": 0.0},
+    "pgl": {"keep_ratio": 1.0, "dropout": 0.0},
+    "bm3": {"dropout": 0.0},
+    "lgmrec": {"faithful_to": "paper"},
+}
 LOSS_RTOL = 1e-4
 METRIC_ATOL = 2e-3
 
 
 def _cuda_trainer(epochs: int, **kwargs):
-    return pl.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                      enable_model_summary=False, num_sanity_val_steps=0, accelerator=ACCELERATOR, devices=1,
-                      deterministic="warn", **kwargs)
+    return pl.Trainer(
+        max_epochs=epochs,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        accelerator=ACCELERATOR,
+        devices=1,
+        deterministic="warn",
+        **kwargs,
+    )
 
 
 def _metrics(model, dm, accelerator: str) -> dict[str, float]:
-    pl.Trainer(accelerator=accelerator, devices=1, logger=False, enable_progress_bar=False,
-               enable_model_summary=False).test(model, datamodule=dm, verbose=False)
+    pl.Trainer(
+        accelerator=accelerator, devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False
+    ).test(model, datamodule=dm, verbose=False)
     return dict(model.test_metrics)
 
 
@@ -152,8 +166,13 @@ def test_test_time_knockout_on_cuda(synthetic_dm) -> None:
 
 def test_train_py_with_trainer_gpu(tmp_path: Path) -> None:
     """The real entry point with ``trainer=gpu``, then a test-time knockout of its checkpoint."""
-    small = ["dataset.synthetic.n_users=300", "dataset.synthetic.n_items=200", "logger=none",
-             "trainer.enable_progress_bar=false", f"trainer={'gpu' if DEVICE == 'cuda' else 'cpu'}"]
+    small = [
+        "dataset.synthetic.n_users=300",
+        "dataset.synthetic.n_items=200",
+        "logger=none",
+        "trainer.enable_progress_bar=false",
+        f"trainer={'gpu' if DEVICE == 'cuda' else 'cpu'}",
+    ]
     env = {**os.environ, "WANDB_MODE": "disabled"}
 
     def run(args: list[str], folder: str) -> dict:

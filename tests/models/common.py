@@ -42,9 +42,17 @@ def with_features(dm: GraphDataModule, features: ItemFeatures | None, seed: int 
 
 
 def trainer(epochs: int, **kwargs: Any) -> pl.Trainer:
-    return pl.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                      enable_model_summary=False, num_sanity_val_steps=0, accelerator="cpu", deterministic="warn",
-                      **kwargs)
+    return pl.Trainer(
+        max_epochs=epochs,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        accelerator="cpu",
+        deterministic="warn",
+        **kwargs,
+    )
 
 
 class LossHistory(pl.Callback):

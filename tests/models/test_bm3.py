@@ -74,17 +74,13 @@ def test_loss_and_scores_equal_dense_formula() -> None:
         expected = (1 - cos(p(u), i).mean()) + (1 - cos(p(i), u).mean())
         content = 0.0
         for name in ("text", "image"):
-            f = m.projections[name](
-                dm.data.feature(name)[items]
-            )  # raw features: dropout 0 → target = online input
+            f = m.projections[name](dm.data.feature(name)[items])  # raw features: dropout 0 → target = online input
             content = content + (1 - cos(p(f), i).mean()) + (1 - cos(p(f), f).mean())
         reg = (h_u.pow(2).sum().sqrt() + h_i.pow(2).sum().sqrt()) / I
         expected = expected + 0.3 * reg + 2.0 * content
         torch.testing.assert_close(m.loss(batch), expected, rtol=1e-5, atol=1e-6)
         m.eval()
-        torch.testing.assert_close(
-            m.score(torch.tensor([2, 0])), p(h_u[[2, 0]]) @ p(h_i).T, rtol=1e-5, atol=1e-6
-        )
+        torch.testing.assert_close(m.score(torch.tensor([2, 0])), p(h_u[[2, 0]]) @ p(h_i).T, rtol=1e-5, atol=1e-6)
 
 
 def test_target_dropout_masks_and_rescales() -> None:
@@ -114,9 +110,7 @@ def test_test_time_knockout_leaves_scores_bit_identical(trained, small_batch_dm)
     assert m.uses_features_at_inference is False
     before = all_scores(m, small_batch_dm)
     table = m.features["text"].weight.detach().clone()
-    knocked = with_features(
-        small_batch_dm, Knockout("all:shuffle").apply(small_batch_dm.data.features, seed=0)
-    )
+    knocked = with_features(small_batch_dm, Knockout("all:shuffle").apply(small_batch_dm.data.features, seed=0))
     m.attach(knocked.data)
     try:
         assert not torch.equal(m.features["text"].weight, table)  # the tables did take the shuffled rows

@@ -22,8 +22,22 @@ MULTIMODAL = [m for m in MODELS if m not in ("bpr", "lightgcn")]
 
 
 def test_the_zoo_is_complete() -> None:
-    study = {"vbpr", "mmgcn", "grcn", "dualgnn", "lattice", "slmrec", "bm3", "freedom", "mgcn", "dragon",
-             "lgmrec", "smore", "damrs", "pgl"}
+    study = {
+        "vbpr",
+        "mmgcn",
+        "grcn",
+        "dualgnn",
+        "lattice",
+        "slmrec",
+        "bm3",
+        "freedom",
+        "mgcn",
+        "dragon",
+        "lgmrec",
+        "smore",
+        "damrs",
+        "pgl",
+    }
     assert study <= set(MULTIMODAL)
 
 

@@ -94,7 +94,7 @@ def test_consensus_graphs_equal_the_reference_construction() -> None:
     for (rows, cols), ref in zip(edges, expected):
         torch.testing.assert_close(dense_sym(dense_from_edges(rows, cols, 12)), ref)
     # a single modality is its own consensus
-    (rows, cols), = consensus_knn_edges(xs[:1], 3)
+    ((rows, cols),) = consensus_knn_edges(xs[:1], 3)
     torch.testing.assert_close(dense_sym(dense_from_edges(rows, cols, 12)), reference_consensus_graphs(xs[:1], 3)[0])
 
 
@@ -139,8 +139,16 @@ def test_symmetric_kl_closed_form() -> None:
 def test_loss_equals_the_reference_algorithm() -> None:
     dm = tiny_dm()
     n_pos, tau = 2, 0.2
-    m = make_model("damrs", dm, knn_k=3, behaviour_k=2, min_cooccurrence=1, n_pseudo_positives=n_pos,
-                   kl_weight=0.5, neighbor_weight=0.3)
+    m = make_model(
+        "damrs",
+        dm,
+        knn_k=3,
+        behaviour_k=2,
+        min_cooccurrence=1,
+        n_pseudo_positives=n_pos,
+        kl_weight=0.5,
+        neighbor_weight=0.3,
+    )
     users, pos, neg = torch.tensor([0, 1, 3, 1]), torch.tensor([1, 2, 4, 6]), torch.tensor([5, 6, 7, 0])
     with torch.no_grad():
         u_all, i_all, views = m.forward()
@@ -214,10 +222,6 @@ def test_learns_and_beats_mostpop(trained, synthetic_dm, mostpop_recall) -> None
     assert_learns(*trained, synthetic_dm, mostpop_recall)
 
 
-
-
-
-
 def test_test_time_knockout_rebuilds_the_modality_graphs(synthetic_dm) -> None:
     m = make_model("damrs", synthetic_dm)
     before = m.modality_graph_0.to_dense()
@@ -235,8 +239,6 @@ def test_small_custom_dataset_behaviour_graph_in_model() -> None:
     dm = GraphDataModule(ds, ItemFeatures({"text": torch.randn(6, 3, generator=g)}), batch_size=4, seed=0)
     m = make_model("damrs", dm, knn_k=2, behaviour_k=10, n_pseudo_positives=2)
     torch.testing.assert_close(m.behaviour_adj.to_dense(), reference_behaviour_graph(behaviour_matrix(), 10))
-
-
 
 
 def test_graded_neighbour_loss_gradient_matches_autograd_of_the_formula() -> None:

@@ -62,8 +62,9 @@ def _audit(model: Recommender, batch: dict) -> DeviceAudit:
     return audit
 
 
-@pytest.mark.parametrize("bug, found", [("factory", "torch.zeros without device="),
-                                        ("numpy", ".numpy() without .cpu()")])
+@pytest.mark.parametrize(
+    "bug, found", [("factory", "torch.zeros without device="), ("numpy", ".numpy() without .cpu()")]
+)
 def test_the_audit_catches_planted_device_bugs(synthetic_dm, bug: str, found: str) -> None:
     batch = next(iter(synthetic_dm.train_dataloader()))
     assert _audit(_Tiny(synthetic_dm.data), batch).violations == []  # the same model without the bug is clean

@@ -53,9 +53,7 @@ def test_forward_and_loss_equal_dense_computation(faithful_to) -> None:
         w = m.user_weight[:, :, 0]  # [U, 2] in the run's modality order (text, image)
         users = torch.cat([w[:, 0:1] * r["text"][:U], w[:, 1:2] * r["image"][:U]], dim=1)
         items = torch.cat([r["text"][U:], r["image"][U:]], dim=1)
-        s = 0.9 * dense_item_graph(dm.data.feature("text"), 3) + 0.1 * dense_item_graph(
-            dm.data.feature("image"), 3
-        )
+        s = 0.9 * dense_item_graph(dm.data.feature("text"), 3) + 0.1 * dense_item_graph(dm.data.feature("image"), 3)
         items = items + s @ items
         users = users + dense_user_graph(U, I) @ users
         graph = m.train_user_graph if m.train_user_graph is not None else m.eval_user_graph
@@ -64,11 +62,7 @@ def test_forward_and_loss_equal_dense_computation(faithful_to) -> None:
         torch.testing.assert_close(got_i, items, rtol=1e-5, atol=1e-6)
         b_u, b_p, b_n = torch.tensor([0, 1, 3]), torch.tensor([1, 2, 4]), torch.tensor([5, 0, 7])
         diff = (users[b_u] * items[b_p]).sum(1) - (users[b_u] * items[b_n]).sum(1)
-        bpr = (
-            -torch.log2(torch.sigmoid(diff)).mean()
-            if faithful_to == "reference"
-            else -F.logsigmoid(diff).mean()
-        )
+        bpr = -torch.log2(torch.sigmoid(diff)).mean() if faithful_to == "reference" else -F.logsigmoid(diff).mean()
         reg = sum(m.gcn.preference[n][b_u].pow(2).mean() for n in ("text", "image")) + w.pow(2).mean()
         expected = bpr + 0.2 * reg
         torch.testing.assert_close(m.loss({"users": b_u, "pos_items": b_p, "neg_items": b_n}), expected)
@@ -97,20 +91,13 @@ def test_trainable_parameter_count(synthetic_dm) -> None:
     d, M = 64, len(dims)
     base = sum(U * d + (dm + 1) * 4 * d + (4 * d + 1) * d for dm in dims) + U * M
     assert make_model("dragon", synthetic_dm).num_trainable_parameters() == base
-    assert make_model(
-        "dragon", synthetic_dm, freeze_features=False
-    ).num_trainable_parameters() == base + I * sum(dims)
+    assert make_model("dragon", synthetic_dm, freeze_features=False).num_trainable_parameters() == base + I * sum(dims)
     one = with_features(synthetic_dm, synthetic_dm.data.features.select(["text"]))
-    assert (
-        make_model("dragon", one).num_trainable_parameters()
-        == U * d + (dims[0] + 1) * 4 * d + (4 * d + 1) * d
-    )
+    assert make_model("dragon", one).num_trainable_parameters() == U * d + (dims[0] + 1) * 4 * d + (4 * d + 1) * d
 
 
 def test_learns_and_beats_mostpop(trained, synthetic_dm, mostpop_recall) -> None:
     assert_learns(*trained, synthetic_dm, mostpop_recall)
-
-
 
 
 def test_reloaded_weights_reproduce_scores(trained, synthetic_dm) -> None:

@@ -33,12 +33,15 @@ def test_lightgcn_equals_dense_mean_of_powers() -> None:
     torch.testing.assert_close(torch.cat([u, i]).detach(), expected, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("name, formula", [
-    ("bpr", lambda U, I, dims: (U + I) * 64),
-    ("lightgcn", lambda U, I, dims: (U + I) * 64),
-    ("vbpr", lambda U, I, dims: 2 * 64 * U + 64 * I + (sum(dims) + 1) * 64),
-    ("freedom", lambda U, I, dims: (U + I) * 64 + sum((d + 1) * 64 for d in dims) + I * sum(dims)),
-])
+@pytest.mark.parametrize(
+    "name, formula",
+    [
+        ("bpr", lambda U, I, dims: (U + I) * 64),
+        ("lightgcn", lambda U, I, dims: (U + I) * 64),
+        ("vbpr", lambda U, I, dims: 2 * 64 * U + 64 * I + (sum(dims) + 1) * 64),
+        ("freedom", lambda U, I, dims: (U + I) * 64 + sum((d + 1) * 64 for d in dims) + I * sum(dims)),
+    ],
+)
 def test_trainable_parameter_counts(synthetic_dm, name, formula) -> None:
     m = make_model(name, synthetic_dm)
     dims = list(synthetic_dm.data.features.dims().values())
@@ -59,10 +62,6 @@ def test_trains_and_beats_mostpop(synthetic_dm, mostpop_recall, name) -> None:
     losses = fit(m, synthetic_dm, 6)
     assert all(math.isfinite(x) for x in losses) and losses[-1] < losses[0]
     assert test_metrics(m, synthetic_dm)["recall@20"] > mostpop_recall
-
-
-
-
 
 
 def test_freedom_item_graph_frozen_and_from_post_knockout_features(synthetic_dm) -> None:

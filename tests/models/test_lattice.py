@@ -79,8 +79,11 @@ def test_paper_variant_uses_lightgcn_adjacency(synthetic_dm) -> None:
 
 def test_reference_detaches_graph_after_first_batch_paper_does_not() -> None:
     dm = tiny_dm()
-    batch = {"users": torch.tensor([0, 1, 2]), "pos_items": torch.tensor([0, 2, 3]),
-             "neg_items": torch.tensor([5, 4, 6])}
+    batch = {
+        "users": torch.tensor([0, 1, 2]),
+        "pos_items": torch.tensor([0, 2, 3]),
+        "neg_items": torch.tensor([5, 4, 6]),
+    }
     for faithful_to, second_batch_has_grad in [("reference", False), ("paper", True)]:
         m = make_model("lattice", dm, knn_k=3, faithful_to=faithful_to)
         m.on_epoch_start_hook()
@@ -117,11 +120,14 @@ def test_test_time_knockout_rebuilds_from_knocked_out_features(synthetic_dm, nam
     assert torch.isfinite(after).all() and not torch.equal(before, after)
 
 
-@pytest.mark.parametrize("cf_model, extra", [
-    ("lightgcn", lambda d: 0),
-    ("mf", lambda d: 0),
-    ("ngcf", lambda d: 2 * 2 * (d + 1) * d),
-])
+@pytest.mark.parametrize(
+    "cf_model, extra",
+    [
+        ("lightgcn", lambda d: 0),
+        ("mf", lambda d: 0),
+        ("ngcf", lambda d: 2 * 2 * (d + 1) * d),
+    ],
+)
 def test_trainable_parameter_count(synthetic_dm, cf_model, extra) -> None:
     n_users, n_items = synthetic_dm.data.n_users, synthetic_dm.data.n_items
     dims = list(synthetic_dm.data.features.dims().values())

@@ -134,12 +134,6 @@ def test_learns_and_beats_mostpop(trained, synthetic_dm, mostpop_recall) -> None
     assert_learns(*trained, synthetic_dm, mostpop_recall)
 
 
-
-
-
-
-
-
 def test_blocked_sum_logsumexp_matches_autograd() -> None:
     from mmrec.nn.ssl_losses import sum_logsumexp
 

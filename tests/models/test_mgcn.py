@@ -98,8 +98,6 @@ def test_learns_and_beats_mostpop(trained, synthetic_dm, mostpop_recall) -> None
     assert_learns(*trained, synthetic_dm, mostpop_recall)
 
 
-
-
 @pytest.mark.parametrize("spec", ["all:zero", "all:constant"])
 def test_zero_features_reduce_to_the_id_view(synthetic_dm, spec) -> None:
     dm = with_features(synthetic_dm, Knockout(spec).apply(synthetic_dm.data.features, seed=0))

@@ -17,8 +17,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def dense_mean_adjacency(dm: GraphDataModule) -> torch.Tensor:
     r = torch.from_numpy(dm.train.toarray()).float()  # [U, I]
     a = torch.block_diag(torch.zeros(r.shape[0], r.shape[0]), torch.zeros(r.shape[1], r.shape[1]))
-    a[: r.shape[0], r.shape[0]:] = r
-    a[r.shape[0]:, : r.shape[0]] = r.T
+    a[: r.shape[0], r.shape[0] :] = r
+    a[r.shape[0] :, : r.shape[0]] = r.T
     return a / a.sum(1, keepdim=True).clamp_min(1)
 
 

@@ -26,8 +26,9 @@ def _one_thread():
 
 
 def tiny_dm(batch_size: int = 4, dims: tuple[int, int] = (6, 5)) -> GraphDataModule:
-    train = np.array([[0, 0], [0, 1], [1, 1], [1, 2], [2, 2], [2, 3], [0, 3], [3, 1], [3, 2], [4, 0], [4, 4],
-                      [5, 4], [5, 3], [1, 4]])
+    train = np.array(
+        [[0, 0], [0, 1], [1, 1], [1, 2], [2, 2], [2, 3], [0, 3], [3, 1], [3, 2], [4, 0], [4, 4], [5, 4], [5, 3], [1, 4]]
+    )
     ds = Dataset("tiny", Interactions(6, 5, train, np.array([[1, 0]]), np.array([[2, 0]])))
     g = torch.Generator().manual_seed(0)
     feats = ItemFeatures({"text": torch.randn(5, dims[0], generator=g), "image": torch.randn(5, dims[1], generator=g)})
@@ -54,8 +55,11 @@ def dense_propagated(dm: GraphDataModule, users: torch.Tensor, items: torch.Tens
 def test_lightgcn_regulariser_is_mmrecs_embloss_in_reference_mode(faithful_to: str) -> None:
     dm = tiny_dm()
     m = make_model("lightgcn", dm, embedding_dim=4, reg_weight=0.5, faithful_to=faithful_to)
-    batch = {"users": torch.tensor([0, 1, 2, 4]), "pos_items": torch.tensor([0, 1, 2, 4]),
-             "neg_items": torch.tensor([2, 3, 0, 1])}
+    batch = {
+        "users": torch.tensor([0, 1, 2, 4]),
+        "pos_items": torch.tensor([0, 1, 2, 4]),
+        "neg_items": torch.tensor([2, 3, 0, 1]),
+    }
     e_u, e_i = m.user_embedding.weight.detach(), m.item_embedding.weight.detach()
     rep = dense_propagated(dm, e_u, e_i, 2)
     u = rep[batch["users"]]

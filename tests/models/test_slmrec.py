@@ -103,9 +103,7 @@ def test_trainable_parameter_count(synthetic_dm) -> None:
     assert make_model("slmrec", synthetic_dm).num_trainable_parameters() == concat + fac
     assert make_model("slmrec", synthetic_dm, ssl_task="FD").num_trainable_parameters() == concat
     mean = base + 2 * (d + 1) * d
-    assert (
-        make_model("slmrec", synthetic_dm, ssl_task="FM", mm_fusion="mean").num_trainable_parameters() == mean
-    )
+    assert make_model("slmrec", synthetic_dm, ssl_task="FM", mm_fusion="mean").num_trainable_parameters() == mean
     tuned = make_model("slmrec", synthetic_dm, ssl_task="FD", freeze_features=False)
     assert tuned.num_trainable_parameters() == concat + I * sum(dims.values())
 

@@ -74,8 +74,10 @@ def test_forward_equals_dense_two_modality_reference() -> None:
         item = m.item_embedding.weight
         img, txt = (m.projections[n](dm.data.feature(n)) for n in ("image", "text"))
         fi, ft = torch.fft.rfft(img, dim=1, norm="ortho"), torch.fft.rfft(txt, dim=1, norm="ortho")
-        wi, wt, wf = (torch.view_as_complex(w) for w in
-                      (m.spectral_weights["image"], m.spectral_weights["text"], m.fusion_spectral_weight))
+        wi, wt, wf = (
+            torch.view_as_complex(w)
+            for w in (m.spectral_weights["image"], m.spectral_weights["text"], m.fusion_spectral_weight)
+        )
         conv_i = torch.fft.irfft(fi * wi, n=64, dim=1, norm="ortho")
         conv_t = torch.fft.irfft(ft * wt, n=64, dim=1, norm="ortho")
         conv_f = torch.fft.irfft(fi * ft * wf, n=64, dim=1, norm="ortho")
@@ -91,8 +93,11 @@ def test_forward_equals_dense_two_modality_reference() -> None:
         v_f = view(s_f, item * m.fusion_purifier_gate(conv_f))
         agg_i = torch.softmax(m.queries["image"](v_f), -1) * v_i
         agg_t = torch.softmax(m.queries["text"](v_f), -1) * v_t
-        side = (m.preference_gates["image"](content) * agg_i + m.preference_gates["text"](content) * agg_t
-                + m.fusion_preference_gate(content) * v_f) / 3
+        side = (
+            m.preference_gates["image"](content) * agg_i
+            + m.preference_gates["text"](content) * agg_t
+            + m.fusion_preference_gate(content) * v_f
+        ) / 3
         final, side_out, content_out = m.forward()
         torch.testing.assert_close(side_out, side, rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(final, content + side, rtol=1e-5, atol=1e-6)

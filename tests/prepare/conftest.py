@@ -75,9 +75,7 @@ def _handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
             if route.corrupt_times > 0:
                 route.corrupt_times -= 1
                 middle = len(body) // 2
-                body = (
-                    body[:middle] + bytes(b ^ 0xFF for b in body[middle : middle + 16]) + body[middle + 16 :]
-                )
+                body = body[:middle] + bytes(b ^ 0xFF for b in body[middle : middle + 16]) + body[middle + 16 :]
             payload = body[start:]
             self.send_response(206 if start else 200)
             self.send_header("Content-Type", route.content_type)

@@ -59,9 +59,7 @@ def test_prepared_folder_with_images_and_a_dead_url(server, settings, root, caps
     items = {i["item_id"]: i for i in map(json.loads, (folder / "items.jsonl").read_text().splitlines())}
     assert sorted(items) == A23_ITEMS
     assert items["P0"]["text"] == "Product 0 Brand0 Baby Products Feeding Line one of P0. Line two."
-    assert (
-        items["P1"]["text"] == "Product 1 Store1 Line one of P1. Line two."
-    )  # store as brand, no categories
+    assert items["P1"]["text"] == "Product 1 Store1 Line one of P1. Line two."  # store as brand, no categories
     assert items["P0"]["image_url"] == amazon2023_image_url("P0")
     assert {k for k, v in items.items() if v["image"]} == {"P0", "P1", "P2"}
     for item in ("P0", "P1", "P2"):
@@ -114,6 +112,4 @@ def test_prepared_folder_loads_with_the_raw_loader(server, settings, root) -> No
     inter = dataset.interactions
     assert len(inter.train) + len(inter.val) + len(inter.test) == 36
     assert sorted(dataset.items["item_id"]) == A23_ITEMS
-    assert (
-        dataset.items.set_index("item_id").loc["P1", "text"] == "Product 1 Store1 Line one of P1. Line two."
-    )
+    assert dataset.items.set_index("item_id").loc["P1", "text"] == "Product 1 Store1 Line one of P1. Line two."

@@ -10,8 +10,13 @@ from mmrec.prepare import DATASETS
 
 
 def test_help_lists_every_data_set_with_one_line() -> None:
-    p = subprocess.run([sys.executable, "-m", "mmrec.prepare", "--help"], capture_output=True, text=True,
-                       timeout=120, env={**os.environ, "COLUMNS": "120"})
+    p = subprocess.run(
+        [sys.executable, "-m", "mmrec.prepare", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "120"},
+    )
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
     start = lines.index(next(line for line in lines if line.startswith("data sets")))

@@ -56,9 +56,7 @@ def test_truncated_download_is_resumed_with_a_range_request(server, settings, tm
     assert record.checksum == "no published sum: sha256 recorded"
 
 
-def test_truncated_download_restarts_when_the_server_ignores_ranges(
-    server, settings, tmp_path, archive
-) -> None:
+def test_truncated_download_restarts_when_the_server_ignores_ranges(server, settings, tmp_path, archive) -> None:
     server.add(URL, archive, truncate_times=2, ignore_range=True)
     fetch(RemoteFile(URL, "archive.zip"), tmp_path / "a.zip", settings)
     assert (tmp_path / "a.zip").read_bytes() == archive

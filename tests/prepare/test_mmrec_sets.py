@@ -24,9 +24,7 @@ def _serve_drive(server, files: dict[str, bytes], confirm: set[str] = frozenset(
         MMREC_DRIVE_FOLDER: drive_listing(
             [("SPORTSID", "sports", True), ("BABYID", "baby", True), ("R1", "README.md", False)]
         ),
-        "BABYID": drive_listing(
-            [(i, name, False) for i, name in ids.items()] + [("U", "user_graph_dict.npy", False)]
-        ),
+        "BABYID": drive_listing([(i, name, False) for i, name in ids.items()] + [("U", "user_graph_dict.npy", False)]),
     }
     server.add(
         DRIVE_LIST_URL.format(id=MMREC_DRIVE_FOLDER),
@@ -63,10 +61,7 @@ def test_listing_and_confirm_parsers() -> None:
         ("abc-1_X", "baby & co", True),
         ("f9", "text_feat.npy", False),
     ]
-    assert (
-        drive_confirm_url(drive_confirm_page("f9"))
-        == f"{DOWNLOAD}?id=f9&export=download&confirm=t&uuid=0b1c-uuid"
-    )
+    assert drive_confirm_url(drive_confirm_page("f9")) == f"{DOWNLOAD}?id=f9&export=download&confirm=t&uuid=0b1c-uuid"
     assert drive_confirm_url("<html>quota exceeded</html>") is None
 
 
@@ -159,18 +154,13 @@ def test_prepared_folder_loads_with_the_mmrec_loader(server, settings, root, bab
     folder = prepare("baby", root, settings=settings)
     dataset = load_dataset("baby", format="mmrec", data_dir=str(folder), modalities=["text", "image"])
     assert dataset.n_users == 5 and dataset.n_items == 6
-    assert (
-        len(dataset.interactions.train) == counts["train"]
-        and len(dataset.interactions.test) == counts["test"]
-    )
+    assert len(dataset.interactions.train) == counts["train"] and len(dataset.interactions.test) == counts["test"]
     assert tuple(dataset.features.tensors["image"].shape) == (6, 16)
 
 
 def test_set_shipped_as_a_zip_in_the_top_folder(server, settings, root, baby_files) -> None:
     files, counts = baby_files
-    archive = zip_bytes(
-        {f"sports/{('sports.inter' if k == 'baby.inter' else k)}": v for k, v in files.items()}
-    )
+    archive = zip_bytes({f"sports/{('sports.inter' if k == 'baby.inter' else k)}": v for k, v in files.items()})
     listing = drive_listing([("BABYID", "baby", True), ("ZIPID", "Sports.zip", False)])
     server.add(DRIVE_LIST_URL.format(id=MMREC_DRIVE_FOLDER), listing.encode(), content_type="text/html")
     server.add(DOWNLOAD, lambda query: {"ZIPID": archive}[query["id"][0]])

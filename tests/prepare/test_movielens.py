@@ -50,11 +50,7 @@ def test_ml100k_raw_layout(server, settings, root, monkeypatch, capsys) -> None:
     items = _items(folder)
     by_id = {i["item_id"]: i for i in items}
     assert sorted(by_id, key=int) == ["1", "2", "3", "4", "5"]  # item 6 is never rated
-    assert (
-        by_id["1"]["title"] == "Toy Story"
-        and by_id["1"]["year"] == 1995
-        and by_id["1"]["genres"] == ["Comedy"]
-    )
+    assert by_id["1"]["title"] == "Toy Story" and by_id["1"]["year"] == 1995 and by_id["1"]["genres"] == ["Comedy"]
     assert by_id["2"]["genres"] == ["Action", "Drama"]
     assert by_id["3"]["title"] == "Usual Suspects, The"
     assert by_id["4"]["title"] == 'Café "Noir"'  # latin-1 decoded, quotes kept

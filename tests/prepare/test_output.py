@@ -34,9 +34,7 @@ CONFIGS = [
 
 
 def test_k_core_iterates_to_a_fixed_point() -> None:
-    frame = pd.DataFrame(
-        {"user_id": ["a", "a", "b", "b", "b", "c"], "item_id": ["x", "y", "x", "y", "z", "z"]}
-    )
+    frame = pd.DataFrame({"user_id": ["a", "a", "b", "b", "b", "c"], "item_id": ["x", "y", "x", "y", "z", "z"]})
     kept, rounds = k_core(frame, 2)
     # z has 2 rows (b, c) but c has 1 row -> c removed, then z has 1 row -> z removed
     assert sorted(zip(kept.user_id, kept.item_id)) == [("a", "x"), ("a", "y"), ("b", "x"), ("b", "y")]

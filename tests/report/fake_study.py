@@ -204,7 +204,5 @@ def build_study(root: Path, defects: bool = True) -> FakeStudy:
         s = summary_io.read(trial_dir)
         s["metrics"]["test"] = {"recall@20": 0.99}
         summary_io.write(s, trial_dir)
-        study.add_run(
-            "vbpr", "full", 8, role="trial", knockout={"text": "noise", "image": "noise"}, suffix="_all"
-        )
+        study.add_run("vbpr", "full", 8, role="trial", knockout={"text": "noise", "image": "noise"}, suffix="_all")
     return study

@@ -26,9 +26,7 @@ def _outcomes(effect: float, n_seeds: int, seed: int, n_users: int = 200, n_sims
     out = []
     for _ in range(n_sims):
         cond, full = simulate_tables(model, effect, n_seeds, rng)
-        row = compare_tables(
-            Comparison(cond, full, True, seeds, seeds, "seeds × users"), settings, descriptive=False
-        )
+        row = compare_tables(Comparison(cond, full, True, seeds, seeds, "seeds × users"), settings, descriptive=False)
         p = row.get("p_claim", math.nan)
         out.append(outcome_of(row.get("claim", ""), p, p, row["n_seeds_used"], row["seeds_needed"], ALPHA)[0])
     return out

@@ -44,9 +44,7 @@ def test_per_user_and_val_curve_columns(tmp_path: Path) -> None:
         read_per_user(pu, "recall@20")
     for col in ("val/recall@20", "recall@20"):
         vc = tmp_path / "vc.csv"
-        pd.DataFrame({"epoch": [0, 1, 2], col: [0.1, 0.2, 0.3], "val/loss": [1, 1, 1]}).to_csv(
-            vc, index=False
-        )
+        pd.DataFrame({"epoch": [0, 1, 2], col: [0.1, 0.2, 0.3], "val/loss": [1, 1, 1]}).to_csv(vc, index=False)
         curve = read_val_curve(vc, "recall@20")
         assert curve.index.tolist() == [0, 1, 2] and curve.tolist() == [0.1, 0.2, 0.3]
     assert read_val_curve(vc, "ndcg@20") is None

@@ -41,9 +41,7 @@ def test_notebook_code_only_calls_the_report_api() -> None:
     for source in _code_cells():
         tree = ast.parse(source)
         for node in ast.walk(tree):
-            assert not isinstance(node, ast.FunctionDef | ast.ClassDef | ast.Lambda), (
-                "logic belongs in mmrec.report"
-            )
+            assert not isinstance(node, ast.FunctionDef | ast.ClassDef | ast.Lambda), "logic belongs in mmrec.report"
             if isinstance(node, ast.Import):
                 imported |= {a.name for a in node.names}
             elif isinstance(node, ast.ImportFrom):

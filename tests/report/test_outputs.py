@@ -60,14 +60,15 @@ def test_tables_in_csv_markdown_and_latex(written_report: tuple[FakeStudy, Repor
     vbpr_full = np.mean([study.test_values[("vbpr", "full", s)]["recall@20"] for s in (1, 2)])
     assert wide.loc[("synth", "vbpr"), "full"].startswith(f"{vbpr_full:.4f} ± ")
     cells = pd.read_csv(files["cells_csv"])
-    assert cells.loc[
-        (cells["model"] == "vbpr") & (cells["condition"] == "full"), "mean"
-    ].item() == pytest.approx(vbpr_full)
+    assert cells.loc[(cells["model"] == "vbpr") & (cells["condition"] == "full"), "mean"].item() == pytest.approx(
+        vbpr_full
+    )
     md = files["table_md"].read_text()
     assert "| dataset | model | full | text-only | image-only |" in md
     img = report.cells[(report.cells["model"] == "vbpr") & (report.cells["condition"] == "image-only")].iloc[0]
-    cell_text = (f"{img['delta_pct']:+.1f}% [{img['ci_low']:+.1f}, {img['ci_high']:+.1f}]↓<br>"
-                 f"Δ {img['delta_abs']:+.4f} [")
+    cell_text = (
+        f"{img['delta_pct']:+.1f}% [{img['ci_low']:+.1f}, {img['ci_high']:+.1f}]↓<br>Δ {img['delta_abs']:+.4f} ["
+    )
     assert cell_text in md
     tex = files["table_tex"].read_text()
     assert r"\begin{tabular}{llccc}" in tex and r"$\pm$" in tex and r"\%" in tex
@@ -103,14 +104,11 @@ def test_print_summary_shows_table_answers_and_incomplete(written_report: tuple[
     buf = io.StringIO()
     print_summary(report, Console(file=buf, width=200, color_system=None))
     out = buf.getvalue()
-    cell = report.cells[(report.cells["model"] == "vbpr") & (report.cells["condition"] == "image-only")].iloc[
-        0
-    ]
+    cell = report.cells[(report.cells["model"] == "vbpr") & (report.cells["condition"] == "image-only")].iloc[0]
     assert f"{cell['delta_pct']:+.1f}% [{cell['ci_low']:+.1f}, {cell['ci_high']:+.1f}]" in out
     assert (
         "synth · image alone (declared worse): freedom inconclusive (too few seeds to test): n/a; "
-        f"vbpr worse by more than 2%: {cell['delta_pct']:+.1f}%"
-        in out
+        f"vbpr worse by more than 2%: {cell['delta_pct']:+.1f}%" in out
     )
     assert "run failed" in out and "missing seed" in out
     assert str(report.files["html"]) in out

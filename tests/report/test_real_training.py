@@ -28,9 +28,7 @@ SMALL = [
 
 
 @pytest.mark.slow
-def test_without_text_is_worse_and_without_audio_never_worse(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_without_text_is_worse_and_without_audio_never_worse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from hydra import compose, initialize_config_dir
 
     from mmrec.report import Question, build_report

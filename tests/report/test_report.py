@@ -55,9 +55,7 @@ def test_table_values_equal_the_summaries(fake_study: FakeStudy) -> None:
             assert cell["mean"] == pytest.approx(values.mean(), rel=1e-12)
             assert mean_table.loc[("synth", model), condition] == pytest.approx(values.mean(), rel=1e-12)
             if len(values) > 1:
-                assert std_table.loc[("synth", model), condition] == pytest.approx(
-                    values.std(ddof=1), rel=1e-12
-                )
+                assert std_table.loc[("synth", model), condition] == pytest.approx(values.std(ddof=1), rel=1e-12)
             else:
                 assert np.isnan(std_table.loc[("synth", model), condition])
     text = knockout_table(report)
@@ -175,13 +173,9 @@ def test_answers_state_the_declared_questions_with_numbers(tmp_path: Path) -> No
     text = "\n".join(report.answers["synth"])
     assert report.questions["synth"] == (Question("text-only", "equivalent"), Question("image-only", "worse"))
     assert "knockout_study.yaml" in report.questions_source
-    assert (
-        "**image alone on synth** (declared: worse by more than 2%): worse by more than 2% for 2 of 2" in text
-    )
+    assert "**image alone on synth** (declared: worse by more than 2%): worse by more than 2% for 2 of 2" in text
     vbpr_img = _cell(report, "vbpr", "image-only")
-    assert (
-        f"Δ% = {vbpr_img['delta_pct']:+.1f}% [{vbpr_img['ci_low']:+.1f}, {vbpr_img['ci_high']:+.1f}]" in text
-    )
+    assert f"Δ% = {vbpr_img['delta_pct']:+.1f}% [{vbpr_img['ci_low']:+.1f}, {vbpr_img['ci_high']:+.1f}]" in text
     assert "Holm p < 0.001 for 'worse' over 2 cells" in text
     assert "2 paired seeds × 60 users" in text
     # a tiny margin makes equivalence impossible to show
@@ -196,9 +190,7 @@ def _tiktok(root: Path, questions: dict | None = None, seeds: tuple[int, ...] = 
         "image-only": {"image": "keep", "audio": "noise"},
     }.items():
         for seed in seeds:
-            run_dir = study.add_run(
-                "vbpr", label, seed, knockout=ko, dataset="tiktok", modalities=("image", "audio")
-            )
+            run_dir = study.add_run("vbpr", label, seed, knockout=ko, dataset="tiktok", modalities=("image", "audio"))
             if questions is not None:
                 s = summary_io.read(run_dir)
                 s["config"] = {"report": {"questions": questions}}
@@ -239,9 +231,7 @@ def test_transfer_and_test_time_conditions_compare_with_full(fake_study: FakeStu
     for seed in SEEDS:
         # a test-time run records its source run in transfer_from (mmrec.run): not a transfer repeat
         source = str(fake_study.run_dirs[("vbpr", "full", seed)])
-        fake_study.add_run(
-            "vbpr", "text-only", seed, knockout=ko, phase="test", transfer_from=source, suffix="_tt"
-        )
+        fake_study.add_run("vbpr", "text-only", seed, knockout=ko, phase="test", transfer_from=source, suffix="_tt")
         fake_study.add_run("vbpr", "text-only", seed, knockout=ko, transfer_from="outputs/full", suffix="_tr")
     report = build_report(fake_study.root)
     assert report.conditions() == [*CONDITIONS, "text-only (test-time)", "text-only (transfer)"]
@@ -351,9 +341,7 @@ def test_cli_metric_and_k(fake_study: FakeStudy, capsys: pytest.CaptureFixture) 
 
 def test_singles_count_only_where_a_study_has_no_repeats(tmp_path: Path) -> None:
     study = build_study(tmp_path / "study", defects=False)
-    extra = study.add_run(
-        "vbpr", "full", 9, role="single", study="synth-vbpr-text_keep-image_keep", suffix="_s"
-    )
+    extra = study.add_run("vbpr", "full", 9, role="single", study="synth-vbpr-text_keep-image_keep", suffix="_s")
     alone = study.add_run("vbpr", "full", 1, role="single", study="lonely", dataset="other", suffix="_o")
     report = build_report(study.root)
     assert report.ignored.loc[report.ignored["role"] == "single", "summary_path"].tolist() == [
@@ -376,9 +364,7 @@ def test_log_to_wandb_never_raises(fake_study: FakeStudy, monkeypatch: pytest.Mo
         assert log_to_wandb(report, "mmrec-test") is None
 
 
-def test_log_to_wandb_disabled_mode_runs_quietly(
-    fake_study: FakeStudy, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_log_to_wandb_disabled_mode_runs_quietly(fake_study: FakeStudy, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WANDB_MODE", "disabled")
     report = build_report(fake_study.root)
     with warnings.catch_warnings():

@@ -20,9 +20,7 @@ from mmrec.report import stats
 
 def test_holm_equals_statsmodels_and_a_hand_example() -> None:
     # sorted: 0.005·4 = 0.02, 0.01·3 = 0.03, 0.03·2 = 0.06, 0.04·1 = 0.04 → monotone max → 0.06
-    np.testing.assert_allclose(
-        stats.holm([0.01, np.nan, 0.04, 0.03, 0.005]), [0.03, np.nan, 0.06, 0.06, 0.02]
-    )
+    np.testing.assert_allclose(stats.holm([0.01, np.nan, 0.04, 0.03, 0.005]), [0.03, np.nan, 0.06, 0.06, 0.02])
     p = np.random.default_rng(1).random(17) ** 3
     np.testing.assert_allclose(stats.holm(p), multipletests(p, method="holm")[1], rtol=1e-12)
     assert np.isnan(stats.holm([np.nan, np.nan])).all()
@@ -31,9 +29,7 @@ def test_holm_equals_statsmodels_and_a_hand_example() -> None:
 def _anova_variance(x: np.ndarray) -> float:
     """Var(μ̂) of a two-way table from statsmodels' ANOVA mean squares (seed + user main effects)."""
     n_s, n_u = x.shape
-    frame = pd.DataFrame(
-        {"y": x.ravel(), "seed": np.repeat(np.arange(n_s), n_u), "user": np.tile(np.arange(n_u), n_s)}
-    )
+    frame = pd.DataFrame({"y": x.ravel(), "seed": np.repeat(np.arange(n_s), n_u), "user": np.tile(np.arange(n_u), n_s)})
     table = anova_lm(ols("y ~ C(seed) + C(user)", frame).fit())
     ms = table["mean_sq"]
     ms_seed, ms_user, ms_res = ms["C(seed)"], ms["C(user)"], ms["Residual"]
@@ -131,10 +127,7 @@ def test_rank_test_rounds_float_noise_back_to_exact_ties() -> None:
     c_float = (hits_c / n_rel[:, None]).mean(axis=1)
     exact = np.array(
         [
-            float(
-                sum(Fraction(int(hc), int(r)) for hc in hcs) / 3
-                - sum(Fraction(int(hf), int(r)) for hf in hfs) / 3
-            )
+            float(sum(Fraction(int(hc), int(r)) for hc in hcs) / 3 - sum(Fraction(int(hf), int(r)) for hf in hfs) / 3)
             for hcs, hfs, r in zip(hits_c, hits_f, n_rel)
         ]
     )

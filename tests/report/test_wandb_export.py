@@ -16,8 +16,9 @@ from tests.wandb_offline import read_wandb_offline, run_info
 from .fake_study import CONDITIONS, MODELS, build_study
 
 
-def test_report_runs_land_in_each_study_group(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                              capsys: pytest.CaptureFixture) -> None:
+def test_report_runs_land_in_each_study_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     pytest.importorskip("wandb")
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
@@ -42,8 +43,9 @@ def test_report_runs_land_in_each_study_group(tmp_path: Path, monkeypatch: pytes
         assert logged["report/knockout_table/_type"] == "table-file"
         assert logged["report/knockout_table/ncols"] == 1 + table.shape[1]  # model + one column per condition
         assert logged["report/heatmap/_type"] == logged["report/bars/_type"] == "image-file"
-        assert logged["report/answers/nrows"] == sum(1 for line in answers.splitlines()
-                                                     if line.strip() and not line.startswith("#"))
+        assert logged["report/answers/nrows"] == sum(
+            1 for line in answers.splitlines() if line.strip() and not line.startswith("#")
+        )
         # the table's media file holds the rendered cells of the run's dataset
         media = json.loads((path.parent / "files" / logged["report/knockout_table/path"]).read_text())
         assert media["columns"] == ["model", *table.columns]

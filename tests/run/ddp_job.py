@@ -37,10 +37,18 @@ def main() -> None:
     model = get_class(cfg.pop("_target_"))(data=dm.data, **cfg)
     model.configure_evaluation(seed=0, run_seed=0)
     trainer = pl.Trainer(
-        accelerator="cpu", devices=args.devices, strategy="ddp" if args.devices > 1 else "auto",
-        use_distributed_sampler=False, max_epochs=args.epochs, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-        check_val_every_n_epoch=max(1, args.epochs), deterministic="warn",
+        accelerator="cpu",
+        devices=args.devices,
+        strategy="ddp" if args.devices > 1 else "auto",
+        use_distributed_sampler=False,
+        max_epochs=args.epochs,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        check_val_every_n_epoch=max(1, args.epochs),
+        deterministic="warn",
     )
     trainer.validate(model, datamodule=dm, verbose=False)
     at_init = dict(model.val_history[-1]) if model.val_history else {}
@@ -49,8 +57,9 @@ def main() -> None:
     trainer.fit(model, datamodule=dm)
     trained = dict(model.val_history[-1])
     if trainer.is_global_zero:
-        Path(args.out).write_text(json.dumps({"init": at_init, "n_init": n_init, "trained": trained,
-                                              "world": trainer.world_size}))
+        Path(args.out).write_text(
+            json.dumps({"init": at_init, "n_init": n_init, "trained": trained, "world": trainer.world_size})
+        )
 
 
 if __name__ == "__main__":

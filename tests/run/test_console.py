@@ -23,12 +23,20 @@ BANNER = ("GPU available", "TPU available", "Tip:", "litlogger", "litmodels")
 def run_multirun(args: list[str], sweep_dir: Path) -> subprocess.CompletedProcess:
     """``train.py -m hydra/sweeper=basic`` (a plain grid) on the small synthetic set; stderr into stdout, in
     order."""
-    cmd = [sys.executable, str(REPO / "train.py"), "-m", "hydra/sweeper=basic", *SMALL,
-           f"hydra.sweep.dir={sweep_dir}", *args]
+    cmd = [
+        sys.executable,
+        str(REPO / "train.py"),
+        "-m",
+        "hydra/sweeper=basic",
+        *SMALL,
+        f"hydra.sweep.dir={sweep_dir}",
+        *args,
+    ]
     env = {**os.environ, "WANDB_MODE": "disabled"}
     env.pop("HYDRA_FULL_ERROR", None)
-    return subprocess.run(cmd, cwd=sweep_dir.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          env=env, timeout=600)
+    return subprocess.run(
+        cmd, cwd=sweep_dir.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, timeout=600
+    )
 
 
 def _bad_dataset(tmp_path: Path) -> list[str]:
@@ -65,8 +73,10 @@ def test_config_error_in_a_multirun_is_the_same_block(tmp_path: Path) -> None:
 
 def test_quiet_by_default_and_verbose_brings_the_rest_back(tmp_path: Path) -> None:
     """A two-job multirun: job 0 quiet (the default), job 1 with verbose=true."""
-    p = run_multirun(["model=bpr", "trainer.max_epochs=3", "trainer.enable_progress_bar=true", "verbose=false,true"],
-                     tmp_path / "sweep")
+    p = run_multirun(
+        ["model=bpr", "trainer.max_epochs=3", "trainer.enable_progress_bar=true", "verbose=false,true"],
+        tmp_path / "sweep",
+    )
     assert p.returncode == 0, p.stdout[-3000:]
     quiet_out, verbose_out = p.stdout.split("#1 : ", 1)
     assert "verbose=false" in quiet_out.lower() and "verbose=true" in verbose_out.splitlines()[0].lower()
@@ -74,17 +84,21 @@ def test_quiet_by_default_and_verbose_brings_the_rest_back(tmp_path: Path) -> No
         assert noise not in quiet_out, (noise, quiet_out[-3000:])
     assert "GPU available" in verbose_out
     # one line per finished job, with the numbers of its record
-    jobs = re.findall(r"^bpr on synthetic, knockout none, seed 0: val recall@20 (0\.\d{4}) \(epoch (\d)\) "
-                      r"test recall@20 0\.\d{4} \d+s  → (\S+)$", p.stdout.replace("\r", "\n"),
-                      flags=re.M)
+    jobs = re.findall(
+        r"^bpr on synthetic, knockout none, seed 0: val recall@20 (0\.\d{4}) \(epoch (\d)\) "
+        r"test recall@20 0\.\d{4} \d+s  → (\S+)$",
+        p.stdout.replace("\r", "\n"),
+        flags=re.M,
+    )
     assert [Path(j[2]).name for j in jobs] == ["0", "1"]
     for val, epoch, run_dir in jobs:
         record = summary.read(Path(run_dir))
         assert f"{record['metrics']['val']['recall@20']:.4f}" == val and record["best_epoch"] == int(epoch)
     # quiet: one bar per run whose last state shows the epochs, the loss and the monitored validation metric;
     # Lightning's own bars (per epoch, validation, testing) do not appear
-    finals = re.findall(r"epoch: 100%\|[^|]*\| 3/3 \[[^\]]*loss=\d\.\d{4}, val/recall@20=0\.\d{4}, best=0\.\d{4}\]",
-                        quiet_out)
+    finals = re.findall(
+        r"epoch: 100%\|[^|]*\| 3/3 \[[^\]]*loss=\d\.\d{4}, val/recall@20=0\.\d{4}, best=0\.\d{4}\]", quiet_out
+    )
     assert finals and "Validation" not in quiet_out and "Testing" not in quiet_out
 
 
@@ -96,8 +110,10 @@ def test_quiet_filters_only_the_listed_warnings() -> None:
         warnings.warn(listed, UserWarning, stacklevel=1)
         warnings.warn("Your `IterableDataset` has `__len__` defined", DeprecationWarning, stacklevel=1)  # other kind
         warnings.warn("a warning mmrec does not know", UserWarning, stacklevel=1)
-        assert [str(w.message) for w in seen] == ["Your `IterableDataset` has `__len__` defined",
-                                                  "a warning mmrec does not know"]
+        assert [str(w.message) for w in seen] == [
+            "Your `IterableDataset` has `__len__` defined",
+            "a warning mmrec does not know",
+        ]
         quiet(verbose=True)
         warnings.warn(listed, UserWarning, stacklevel=1)
         assert str(seen[-1].message) == listed
@@ -114,10 +130,13 @@ def test_error_block_and_the_exception_chain() -> None:
     except RuntimeError as wrapped:
         assert find_mmrec_error(wrapped) is data
     block = error_block(data).splitlines()
-    assert block[:2] == ["mmrec: error: /data/baby/baby.inter: missing column(s) ['x_label']",
-                         "hint: add a split column"]
+    assert block[:2] == [
+        "mmrec: error: /data/baby/baby.inter: missing column(s) ['x_label']",
+        "hint: add a split column",
+    ]
     assert error_block(ConfigError("knockout.spec='text:nois'", hint="strategies: keep noise ...")).splitlines()[
-        :2] == ["mmrec: error: knockout.spec='text:nois'", "hint: strategies: keep noise ..."]
+        :2
+    ] == ["mmrec: error: knockout.spec='text:nois'", "hint: strategies: keep noise ..."]
     assert find_mmrec_error(ValueError("plain")) is None
 
 

@@ -29,21 +29,31 @@ def test_triplet_shards_union_is_the_single_process_epoch() -> None:
 
     pairs = np.stack([np.arange(1000) % 50, np.arange(1000) % 97], axis=1)
     single = list(TripletSampler(pairs, 97, 128, seed=3, epoch_fn=lambda: 1, shard_fn=lambda: (0, 1)))
-    ranks = [list(TripletSampler(pairs, 97, 128, seed=3, epoch_fn=lambda: 1, shard_fn=lambda r=r: (r, 2)))
-             for r in range(2)]
+    ranks = [
+        list(TripletSampler(pairs, 97, 128, seed=3, epoch_fn=lambda: 1, shard_fn=lambda r=r: (r, 2))) for r in range(2)
+    ]
     assert len(ranks[0]) == len(ranks[1]) == len(single)  # same number of steps on every rank
     for b, batch in enumerate(single):
         whole = {tuple(t) for t in zip(*(batch[k].tolist() for k in ("users", "pos_items", "neg_items")))}
-        parts = [tuple(t) for r in range(2)
-                 for t in zip(*(ranks[r][b][k].tolist() for k in ("users", "pos_items", "neg_items")))]
+        parts = [
+            tuple(t)
+            for r in range(2)
+            for t in zip(*(ranks[r][b][k].tolist() for k in ("users", "pos_items", "neg_items")))
+        ]
         assert len(parts) == len(batch["users"]) and set(parts) == whole
 
 
 def _run(devices: int, out: Path) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PL_DISABLE_FORK": "1"}
     env.pop("MASTER_PORT", None)
-    proc = subprocess.run([sys.executable, str(JOB), "--devices", str(devices), "--out", str(out)],
-                          cwd=JOB.parents[2], env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(JOB), "--devices", str(devices), "--out", str(out)],
+        cwd=JOB.parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(out.read_text())
 

@@ -22,8 +22,13 @@ from tests.wandb_offline import read_wandb_offline
 
 REPO = Path(__file__).resolve().parents[2]
 CONF = REPO / "conf"
-SMALL = ["dataset.synthetic.n_users=300", "dataset.synthetic.n_items=200", "dataset.synthetic.n_factors=8",
-         "logger=none", "trainer.enable_progress_bar=false"]
+SMALL = [
+    "dataset.synthetic.n_users=300",
+    "dataset.synthetic.n_items=200",
+    "dataset.synthetic.n_factors=8",
+    "logger=none",
+    "trainer.enable_progress_bar=false",
+]
 
 
 def compose_cfg(overrides: list[str]):
@@ -31,8 +36,9 @@ def compose_cfg(overrides: list[str]):
         return compose("train", overrides=overrides, return_hydra_config=False)
 
 
-def run_train(args: list[str], run_dir: Path, env: dict | None = None,
-              check: bool = True) -> subprocess.CompletedProcess:
+def run_train(
+    args: list[str], run_dir: Path, env: dict | None = None, check: bool = True
+) -> subprocess.CompletedProcess:
     cmd = [sys.executable, str(REPO / "train.py"), *SMALL, f"hydra.run.dir={run_dir}", *args]
     e = {**os.environ, "WANDB_MODE": "disabled", **(env or {})}
     p = subprocess.run(cmd, cwd=run_dir.parent, capture_output=True, text=True, env=e, timeout=600)
@@ -45,8 +51,22 @@ def group_options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
 
 
-@pytest.mark.parametrize("group", ["dataset", "encoder", "knockout", "model", "optimizer", "trainer", "logger",
-                                   "callbacks", "protocol", "experiment", "hparams_search"])
+@pytest.mark.parametrize(
+    "group",
+    [
+        "dataset",
+        "encoder",
+        "knockout",
+        "model",
+        "optimizer",
+        "trainer",
+        "logger",
+        "callbacks",
+        "protocol",
+        "experiment",
+        "hparams_search",
+    ],
+)
 def test_every_config_of_every_group_composes(group: str) -> None:
     options = group_options(group)
     assert options, group
@@ -114,14 +134,28 @@ def test_single_run_writes_a_valid_record(tmp_path: Path) -> None:
 
 
 def test_plain_grid_multirun(tmp_path: Path) -> None:
-    cmd = [sys.executable, str(REPO / "train.py"), "-m", "hydra/sweeper=basic", *SMALL, "model=mostpop,bpr",
-           "seed=1,2", "trainer.max_epochs=1", f"hydra.sweep.dir={tmp_path / 'grid'}"]
-    p = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "WANDB_MODE": "disabled"},
-                       timeout=600)
+    cmd = [
+        sys.executable,
+        str(REPO / "train.py"),
+        "-m",
+        "hydra/sweeper=basic",
+        *SMALL,
+        "model=mostpop,bpr",
+        "seed=1,2",
+        "trainer.max_epochs=1",
+        f"hydra.sweep.dir={tmp_path / 'grid'}",
+    ]
+    p = subprocess.run(
+        cmd, cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "WANDB_MODE": "disabled"}, timeout=600
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     records = [summary.read(f) for f in summary.find(tmp_path / "grid")]
     assert sorted((r["condition"]["model"], r["seeds"]["seed"]) for r in records) == [
-        ("bpr", 1), ("bpr", 2), ("mostpop", 1), ("mostpop", 2)]
+        ("bpr", 1),
+        ("bpr", 2),
+        ("mostpop", 1),
+        ("mostpop", 2),
+    ]
 
 
 @pytest.mark.slow
@@ -132,8 +166,13 @@ def test_resume_after_kill_gives_identical_metrics(tmp_path: Path) -> None:
     killed = tmp_path / "killed"
     killed.mkdir()
     cmd = [sys.executable, str(REPO / "train.py"), *SMALL, f"hydra.run.dir={killed}", *args]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env={**os.environ, "WANDB_MODE": "disabled"},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=tmp_path,
+        env={**os.environ, "WANDB_MODE": "disabled"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
         last = killed / "checkpoints" / "last.ckpt"
@@ -159,16 +198,18 @@ def test_resume_without_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
 def test_test_time_knockout(tmp_path: Path) -> None:
     run_train(["model=vbpr", "trainer.max_epochs=3", "model.lr=0.01"], tmp_path / "vbpr")
     source = summary.read(tmp_path / "vbpr")
-    run_train(["knockout=text_shuffle", "knockout.phase=test", f"knockout.from_run={tmp_path / 'vbpr'}"],
-              tmp_path / "ko")
+    run_train(
+        ["knockout=text_shuffle", "knockout.phase=test", f"knockout.from_run={tmp_path / 'vbpr'}"], tmp_path / "ko"
+    )
     ko = summary.read(tmp_path / "ko")
     assert ko["condition"]["knockout_phase"] == "test" and ko["condition"]["knockout"]["text"] == "shuffle"
     assert ko["condition"]["model"] == "vbpr"
     assert ko["metrics"]["test"]["recall@20"] != source["metrics"]["test"]["recall@20"]
     # a model that uses no features at inference: "not applicable", not an unchanged score
     run_train(["model=lightgcn", "trainer.max_epochs=1"], tmp_path / "lgcn")
-    run_train(["knockout=text_shuffle", "knockout.phase=test", f"knockout.from_run={tmp_path / 'lgcn'}"],
-              tmp_path / "ko2")
+    run_train(
+        ["knockout=text_shuffle", "knockout.phase=test", f"knockout.from_run={tmp_path / 'lgcn'}"], tmp_path / "ko2"
+    )
     ko2 = summary.read(tmp_path / "ko2")
     assert "not applicable" in ko2["notes"]["test_time_knockout"] and ko2["metrics"]["test"] == {}
 
@@ -187,11 +228,19 @@ def test_stale_cache_rebuilds_graphs_after_knockout(tmp_path: Path) -> None:
 
 def test_wandb_offline_run_files_hold_the_metrics(tmp_path: Path) -> None:
     run = tmp_path / "wb"
-    cmd = [sys.executable, str(REPO / "train.py"), *[a for a in SMALL if a != "logger=none"], f"hydra.run.dir={run}",
-           "model=bpr", "trainer.max_epochs=2", "logger.wandb.mode=offline"]
+    cmd = [
+        sys.executable,
+        str(REPO / "train.py"),
+        *[a for a in SMALL if a != "logger=none"],
+        f"hydra.run.dir={run}",
+        "model=bpr",
+        "trainer.max_epochs=2",
+        "logger.wandb.mode=offline",
+    ]
     env = {k: v for k, v in os.environ.items() if k != "WANDB_MODE"}
-    p = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env={**env, "WANDB_SILENT": "true"},
-                       timeout=600)
+    p = subprocess.run(
+        cmd, cwd=tmp_path, capture_output=True, text=True, env={**env, "WANDB_SILENT": "true"}, timeout=600
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     files = list(run.glob("wandb/offline-run-*/run-*.wandb"))
     assert len(files) == 1, list(run.rglob("*"))
@@ -202,8 +251,9 @@ def test_wandb_offline_run_files_hold_the_metrics(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("protocol", "val_masked"), [([], True), (["protocol=mmrec"], False)])
-def test_protocol_decides_whether_validation_items_are_masked_at_test_time(protocol: list[str],
-                                                                           val_masked: bool) -> None:
+def test_protocol_decides_whether_validation_items_are_masked_at_test_time(
+    protocol: list[str], val_masked: bool
+) -> None:
     """Composed config → validation → the run's own data wiring → the test batches' masks."""
     from mmrec.config import derive_seeds
     from mmrec.run import build_data
@@ -231,8 +281,10 @@ def test_the_optimizer_comes_from_its_config_with_the_model_learning_rate(tmp_pa
     opt_dir = tmp_path / "optimizer"
     opt_dir.mkdir()
     (opt_dir / "sgd.yaml").write_text("_target_: torch.optim.SGD\n_partial_: true\nmomentum: 0.5\n")
-    for overrides, kind in (([], torch.optim.Adam), ([f"hydra.searchpath=[file://{tmp_path}]", "optimizer=sgd"],
-                                                      torch.optim.SGD)):
+    for overrides, kind in (
+        ([], torch.optim.Adam),
+        ([f"hydra.searchpath=[file://{tmp_path}]", "optimizer=sgd"], torch.optim.SGD),
+    ):
         cfg = compose_cfg([*SMALL, "model=bpr", "model.lr=0.02", *overrides])
         facts = validate(cfg)
         dm = build_data(cfg, facts, derive_seeds(cfg)).datamodule

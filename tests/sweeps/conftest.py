@@ -18,8 +18,11 @@ from pathlib import Path
 
 import pytest
 
-PG_BIN_CANDIDATES = [os.environ.get("MMREC_PG_BIN", ""), "/usr/lib/postgresql/15/bin",
-                     *sorted(str(p) for p in Path("/usr/lib/postgresql").glob("*/bin"))]
+PG_BIN_CANDIDATES = [
+    os.environ.get("MMREC_PG_BIN", ""),
+    "/usr/lib/postgresql/15/bin",
+    *sorted(str(p) for p in Path("/usr/lib/postgresql").glob("*/bin")),
+]
 
 
 def _pg_bin() -> Path | None:
@@ -58,17 +61,53 @@ def postgres_url() -> Iterator[str]:
     data, log = root / "data", root / "server.log"
     port = _free_port()
     try:
-        subprocess.run([*prefix, str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
-                        "--no-sync", "-E", "UTF8"], check=True, capture_output=True, cwd=root)
+        subprocess.run(
+            [
+                *prefix,
+                str(bin_dir / "initdb"),
+                "-D",
+                str(data),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
+            check=True,
+            capture_output=True,
+            cwd=root,
+        )
         options = f"-p {port} -c listen_addresses=127.0.0.1 -k {root} -c fsync=off -c max_connections=100"
-        started = subprocess.run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o",
-                                  options, "-w", "-t", "60", "start"], capture_output=True, text=True, cwd=root)
+        started = subprocess.run(
+            [
+                *prefix,
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(log),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=root,
+        )
         if started.returncode != 0:
             raise RuntimeError(f"pg_ctl start failed: {started.stderr}\n{log.read_text() if log.exists() else ''}")
         yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-                       capture_output=True, cwd=root)
+        subprocess.run(
+            [*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+            capture_output=True,
+            cwd=root,
+        )
         shutil.rmtree(root, ignore_errors=True)
 
 

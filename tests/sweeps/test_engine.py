@@ -22,12 +22,18 @@ TPE = {"_target_": "optuna.samplers.TPESampler", "seed": 0, "n_startup_trials": 
 
 
 def plan(url: str, n_trials: int, **kw: object) -> StudyPlan:
-    return StudyPlan(name=str(kw.pop("name", "s")), storage_url=url, n_trials=n_trials, space=SPACE,
-                     sampler=dict(kw.pop("sampler", TPE)), **kw)  # type: ignore[arg-type]
+    return StudyPlan(
+        name=str(kw.pop("name", "s")),
+        storage_url=url,
+        n_trials=n_trials,
+        space=SPACE,
+        sampler=dict(kw.pop("sampler", TPE)),
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def ok(batch):  # noqa: ANN001, ANN201 - a launcher whose objective is known
-    return [Outcome(TrialState.COMPLETE, value=-(p["x"] - 0.3) ** 2) for _, p in batch]
+    return [Outcome(TrialState.COMPLETE, value=-((p["x"] - 0.3) ** 2)) for _, p in batch]
 
 
 def journal(tmp_path: Path) -> str:
@@ -45,11 +51,12 @@ def test_runs_exactly_n_trials_in_batches_and_resumes(tmp_path: Path) -> None:
     assert sizes == [2, 2, 1] and report["states"]["complete"] == 5
     study = optuna.load_study(study_name="s", storage=st.open_storage(url))
     assert report["best_value"] == pytest.approx(max(t.value for t in study.trials))
-    assert report["best_value"] == pytest.approx(-(report["best_params"]["x"] - 0.3) ** 2)
+    assert report["best_value"] == pytest.approx(-((report["best_params"]["x"] - 0.3) ** 2))
     optimize(plan(url, 7), launch)  # resume with a larger budget: two more
     assert sizes[3:] == [1, 1]
-    assert sorted(t.number for t in optuna.load_study(study_name="s", storage=st.open_storage(url)).trials) == \
-        list(range(7))
+    assert sorted(t.number for t in optuna.load_study(study_name="s", storage=st.open_storage(url)).trials) == list(
+        range(7)
+    )
 
 
 def test_sampling_is_reproducible_across_resumes(tmp_path: Path) -> None:
@@ -64,8 +71,14 @@ def test_sampling_is_reproducible_across_resumes(tmp_path: Path) -> None:
 
 def test_outcomes_map_to_states_and_errors(tmp_path: Path) -> None:
     url = journal(tmp_path)
-    outcomes = iter([Outcome(TrialState.COMPLETE, value=0.5), Outcome(TrialState.COMPLETE, value=math.nan),
-                     Outcome(TrialState.PRUNED), Outcome(TrialState.FAIL, error="boom")])
+    outcomes = iter(
+        [
+            Outcome(TrialState.COMPLETE, value=0.5),
+            Outcome(TrialState.COMPLETE, value=math.nan),
+            Outcome(TrialState.PRUNED),
+            Outcome(TrialState.FAIL, error="boom"),
+        ]
+    )
     optimize(plan(url, 4), lambda batch: [next(outcomes) for _ in batch])
     trials = optuna.load_study(study_name="s", storage=st.open_storage(url)).trials
     assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED, TrialState.FAIL]
@@ -76,8 +89,10 @@ def test_outcomes_map_to_states_and_errors(tmp_path: Path) -> None:
 def test_a_broken_setup_stops_after_consecutive_failures(tmp_path: Path) -> None:
     url = journal(tmp_path)
     with pytest.raises(MMRecError, match="last 3 trials failed"):
-        optimize(plan(url, 10, max_consecutive_failures=3),
-                 lambda batch: [Outcome(TrialState.FAIL, error="no GPU") for _ in batch])
+        optimize(
+            plan(url, 10, max_consecutive_failures=3),
+            lambda batch: [Outcome(TrialState.FAIL, error="no GPU") for _ in batch],
+        )
     assert len(optuna.load_study(study_name="s", storage=st.open_storage(url)).trials) == 3
 
 
@@ -111,11 +126,23 @@ def test_budget_counts_retries_once() -> None:
     study.add_trial(optuna.create_trial(state=TrialState.FAIL, params={"x": 0.1}, distributions=dist))
     study.add_trial(optuna.create_trial(state=TrialState.COMPLETE, value=1.0, params={"x": 0.2}, distributions=dist))
     assert st.budget_used(study.trials) == 2
-    study.add_trial(optuna.create_trial(state=TrialState.WAITING, params={"x": 0.1}, distributions=dist,
-                                        system_attrs={"failed_trial": 0, "retry_history": [0]}))
+    study.add_trial(
+        optuna.create_trial(
+            state=TrialState.WAITING,
+            params={"x": 0.1},
+            distributions=dist,
+            system_attrs={"failed_trial": 0, "retry_history": [0]},
+        )
+    )
     assert st.budget_used(study.trials) == 1  # the failed trial is replaced by its (not yet run) retry
-    study.add_trial(optuna.create_trial(state=TrialState.FAIL, params={"x": 0.1}, distributions=dist,
-                                        system_attrs={"failed_trial": 0, "retry_history": [0]}))
+    study.add_trial(
+        optuna.create_trial(
+            state=TrialState.FAIL,
+            params={"x": 0.1},
+            distributions=dist,
+            system_attrs={"failed_trial": 0, "retry_history": [0]},
+        )
+    )
     assert st.budget_used(study.trials) == 2  # trial 2's retry (trial 3) is what counts now
 
 

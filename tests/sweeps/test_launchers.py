@@ -24,11 +24,29 @@ STUDY = "synthetic__bpr__precomputed__ko=none@train__freeze=default__protocol=ou
 def test_optuna_trials_run_as_submitit_local_jobs(tmp_path: Path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
     proc = subprocess.run(
-        [sys.executable, str(REPO / "train.py"), "-m", "hydra/sweeper=mmrec_optuna", "hydra/launcher=submitit_local",
-         "hydra.launcher.timeout_min=10", "hydra.launcher.cpus_per_task=1", "model=bpr", "dataset=synthetic",
-         "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "logger=none", "hydra.sweeper.n_trials=2",
-         "hydra/sweeper/pruner=none", f"hydra.sweep.dir={tmp_path / 'multirun'}"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+        [
+            sys.executable,
+            str(REPO / "train.py"),
+            "-m",
+            "hydra/sweeper=mmrec_optuna",
+            "hydra/launcher=submitit_local",
+            "hydra.launcher.timeout_min=10",
+            "hydra.launcher.cpus_per_task=1",
+            "model=bpr",
+            "dataset=synthetic",
+            "trainer.max_epochs=1",
+            "trainer.enable_progress_bar=false",
+            "logger=none",
+            "hydra.sweeper.n_trials=2",
+            "hydra/sweeper/pruner=none",
+            f"hydra.sweep.dir={tmp_path / 'multirun'}",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     study = optuna.load_study(study_name=STUDY, storage=open_storage(resolve_url(None, tmp_path / "outputs")))
     assert sorted(t.number for t in study.trials) == [0, 1]

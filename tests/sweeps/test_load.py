@@ -19,8 +19,9 @@ def _benchmark():
 
 
 @pytest.mark.parametrize("backend", ["journal", pytest.param("postgres", marks=pytest.mark.slow)])
-def test_many_workers_run_exactly_the_requested_trials(tmp_path: Path, backend: str,
-                                                       request: pytest.FixtureRequest) -> None:
+def test_many_workers_run_exactly_the_requested_trials(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
     storage = request.getfixturevalue("pg_database") if backend == "postgres" else None
     workers, trials = (3, 9) if backend == "postgres" else (4, 12)
     result = _benchmark().run(workers=workers, trials=trials, storage=storage, work=tmp_path)  # asserts inside

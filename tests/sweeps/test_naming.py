@@ -20,10 +20,17 @@ CONF = Path(__file__).resolve().parents[2] / "conf"
 
 def cfg(**changes: object) -> OmegaConf:
     base = {
-        "dataset": {"name": "tiktok"}, "encoder": {"name": "precomputed"},
+        "dataset": {"name": "tiktok"},
+        "encoder": {"name": "precomputed"},
         "model": {"name": "freedom", "freeze_features": False},
-        "knockout": {"name": "none", "spec": "none", "phase": "train", "noise_mean": 1.0, "noise_std": 0.1,
-                     "constant_value": 1.0},
+        "knockout": {
+            "name": "none",
+            "spec": "none",
+            "phase": "train",
+            "noise_mean": 1.0,
+            "noise_std": 0.1,
+            "constant_value": 1.0,
+        },
         "protocol_name": "ours",
     }
     conf = OmegaConf.create(base)
@@ -37,16 +44,19 @@ def test_name_spells_every_key_of_the_condition() -> None:
     assert condition(cfg())["protocol"] == "ours"
 
 
-@pytest.mark.parametrize(("key", "value", "part"), [
-    ("dataset.name", "baby", "baby__"),
-    ("model.name", "vbpr", "__vbpr__"),
-    ("encoder.name", "clip", "__clip__"),
-    ("knockout.spec", "text:noise", "ko=text_noise@"),
-    ("knockout.phase", "test", "@test__"),
-    ("model.freeze_features", True, "freeze=true"),
-    ("model.freeze_features", None, "freeze=default"),
-    ("protocol_name", "mmrec", "protocol=mmrec"),
-])
+@pytest.mark.parametrize(
+    ("key", "value", "part"),
+    [
+        ("dataset.name", "baby", "baby__"),
+        ("model.name", "vbpr", "__vbpr__"),
+        ("encoder.name", "clip", "__clip__"),
+        ("knockout.spec", "text:noise", "ko=text_noise@"),
+        ("knockout.phase", "test", "@test__"),
+        ("model.freeze_features", True, "freeze=true"),
+        ("model.freeze_features", None, "freeze=default"),
+        ("protocol_name", "mmrec", "protocol=mmrec"),
+    ],
+)
 def test_each_key_changes_the_name(key: str, value: object, part: str) -> None:
     name = study_name(cfg(**{key: value}))
     assert name != study_name(cfg()) and part in name
@@ -67,8 +77,9 @@ def test_knockout_names() -> None:
 
 
 def test_names_are_safe_as_folders_and_override_values() -> None:
-    name = study_name(cfg(**{"knockout.name": None, "knockout.spec": "audio:noise,image:shuffle",
-                             "knockout.noise_mean": 0.5}))
+    name = study_name(
+        cfg(**{"knockout.name": None, "knockout.spec": "audio:noise,image:shuffle", "knockout.noise_mean": 0.5})
+    )
     assert check_name(name) == name
     parsed = OverridesParser.create().parse_override(f"study={quote(name)}")
     assert parsed.value() == name
@@ -88,7 +99,8 @@ def test_names_of_the_real_config_are_distinct_per_condition() -> None:
     names = _names([[f"model={m}", f"knockout={k}"] for m, k in combos])
     assert len(set(names)) == len(combos)
     assert names[combos.index(("freedom", "text_noise"))] == (
-        "synthetic__freedom__precomputed__ko=text_noise@train__freeze=false__protocol=ours")
+        "synthetic__freedom__precomputed__ko=text_noise@train__freeze=false__protocol=ours"
+    )
 
 
 def test_protocol_preset_changes_the_study_name() -> None:

@@ -18,8 +18,13 @@ MONITOR = "val/recall@20"
 
 def trainer(epoch: int, value: float | None, sanity: bool = False) -> SimpleNamespace:
     metrics = {} if value is None else {MONITOR: torch.tensor(value)}
-    return SimpleNamespace(sanity_checking=sanity, callback_metrics=metrics, current_epoch=epoch,
-                           is_global_zero=True, strategy=SimpleNamespace(broadcast=lambda obj: obj))
+    return SimpleNamespace(
+        sanity_checking=sanity,
+        callback_metrics=metrics,
+        current_epoch=epoch,
+        is_global_zero=True,
+        strategy=SimpleNamespace(broadcast=lambda obj: obj),
+    )
 
 
 @pytest.fixture

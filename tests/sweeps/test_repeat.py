@@ -14,8 +14,14 @@ from tests.sweeps.toy import STUDY_QUAD, TOY, env, load_study, run_toy, summary_
 
 
 def repeat(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mmrec.sweeps.repeat", "--script", str(TOY), *args], cwd=cwd,
-                          env=env(), capture_output=True, text=True, timeout=180)
+    return subprocess.run(
+        [sys.executable, "-m", "mmrec.sweeps.repeat", "--script", str(TOY), *args],
+        cwd=cwd,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 def test_choose_seeds_never_reuses_the_tuning_seed() -> None:
@@ -31,7 +37,11 @@ def test_choose_seeds_never_reuses_the_tuning_seed() -> None:
 def test_merge_overrides_replaces_by_key() -> None:
     base = ["model=freedom", "knockout=none", "trainer.max_epochs=5"]
     assert merge_overrides(base, ["knockout=text_noise", "+x=1"]) == [
-        "model=freedom", "trainer.max_epochs=5", "knockout=text_noise", "+x=1"]
+        "model=freedom",
+        "trainer.max_epochs=5",
+        "knockout=text_noise",
+        "+x=1",
+    ]
 
 
 def test_repeat_runs_the_best_trial_over_fresh_seeds_and_transfers(tmp_path: Path) -> None:
@@ -51,7 +61,7 @@ def test_repeat_runs_the_best_trial_over_fresh_seeds_and_transfers(tmp_path: Pat
         assert record["hparams"] == best.params  # the best trial's parameters, unchanged
         assert record["metrics"]["test"]  # repeats do test
         assert record["seeds"]["split"] == 0
-    target = "toy2" + STUDY_QUAD[len("toy"):]
+    target = "toy2" + STUDY_QUAD[len("toy") :]
     transfer_dir = tmp_path / "outputs" / target / f"transfer_from={STUDY_QUAD}"
     for seed in (2, 3):
         record = summary_of(transfer_dir / f"seed={seed}")

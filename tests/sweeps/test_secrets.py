@@ -16,13 +16,19 @@ PLANTED = "Planted-s3cret-4791"
 STUDY = "synthetic__bpr__precomputed__ko=none@train__freeze=default__protocol=ours"
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("postgresql://bob:pw@db:5432/o", "postgresql://bob:***@db:5432/o"),
-    ("postgresql+psycopg2://bob:p:w@h/o", "postgresql+psycopg2://bob:***@h/o"),
-    ("sweep.storage='mysql://u:x%40y@h/o' and http://a:b@c", "sweep.storage='mysql://u:***@h/o' and http://a:***@c"),
-    ("postgresql://bob@db/o", "postgresql://bob@db/o"),  # no password: unchanged
-    ("journal:/tmp/a:b@c.log", "journal:/tmp/a:b@c.log"),  # not a URL with credentials
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("postgresql://bob:pw@db:5432/o", "postgresql://bob:***@db:5432/o"),
+        ("postgresql+psycopg2://bob:p:w@h/o", "postgresql+psycopg2://bob:***@h/o"),
+        (
+            "sweep.storage='mysql://u:x%40y@h/o' and http://a:b@c",
+            "sweep.storage='mysql://u:***@h/o' and http://a:***@c",
+        ),
+        ("postgresql://bob@db/o", "postgresql://bob@db/o"),  # no password: unchanged
+        ("journal:/tmp/a:b@c.log", "journal:/tmp/a:b@c.log"),  # not a URL with credentials
+    ],
+)
 def test_redact(text: str, expected: str) -> None:
     assert credentials.redact(text) == expected
 
@@ -53,17 +59,52 @@ def test_no_file_of_a_postgres_sweep_and_repeat_holds_the_password(tmp_path: Pat
     url = pg_database.replace("postgres@", f"postgres:{PLANTED}@", 1)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
     env.pop(credentials.ENV_VAR, None)
-    small = ["model=bpr", "dataset.synthetic.n_users=200", "dataset.synthetic.n_items=150",
-             "trainer.max_epochs=1", "trainer.enable_progress_bar=false"]
+    small = [
+        "model=bpr",
+        "dataset.synthetic.n_users=200",
+        "dataset.synthetic.n_items=150",
+        "trainer.max_epochs=1",
+        "trainer.enable_progress_bar=false",
+    ]
     sweep = subprocess.run(
-        [sys.executable, str(REPO / "train.py"), "-m", "hydra/sweeper=mmrec_optuna", *small,
-         "hydra.sweeper.n_trials=2", f"hydra.sweeper.storage={url}"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            str(REPO / "train.py"),
+            "-m",
+            "hydra/sweeper=mmrec_optuna",
+            *small,
+            "hydra.sweeper.n_trials=2",
+            f"hydra.sweeper.storage={url}",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert sweep.returncode == 0, sweep.stdout[-4000:] + sweep.stderr[-4000:]
     repeat = subprocess.run(
-        [sys.executable, "-m", "mmrec.sweeps.repeat", "--study", STUDY, "--storage", url, "--seeds", "1",
-         "--output-root", "outputs", "--script", str(REPO / "train.py")],
-        cwd=tmp_path, env={**env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "mmrec.sweeps.repeat",
+            "--study",
+            STUDY,
+            "--storage",
+            url,
+            "--seeds",
+            "1",
+            "--output-root",
+            "outputs",
+            "--script",
+            str(REPO / "train.py"),
+        ],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert repeat.returncode == 0, repeat.stdout[-4000:] + repeat.stderr[-4000:]
     study_dir = tmp_path / "outputs" / STUDY
     trial_records = sorted(study_dir.glob("trials/*/summary.json"))

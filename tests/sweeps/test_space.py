@@ -44,12 +44,14 @@ def test_string_grammar(text: str, expected: object) -> None:
 
 
 def test_structured_form_and_fixed_values() -> None:
-    space = parse_space({
-        "model": {"lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}, "dim": 64},
-        "model.layers": {"type": "int", "low": 1, "high": 3},
-        "model.act": {"type": "categorical", "choices": ["relu", "tanh"]},
-        "model.name_like": "interval_of_my_own",  # not a call of the grammar: a fixed string
-    })
+    space = parse_space(
+        {
+            "model": {"lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}, "dim": 64},
+            "model.layers": {"type": "int", "low": 1, "high": 3},
+            "model.act": {"type": "categorical", "choices": ["relu", "tanh"]},
+            "model.name_like": "interval_of_my_own",  # not a call of the grammar: a fixed string
+        }
+    )
     assert space.distributions == {
         "model.lr": FloatDistribution(1e-4, 1e-2, log=True),
         "model.layers": IntDistribution(1, 3),
@@ -58,25 +60,36 @@ def test_structured_form_and_fixed_values() -> None:
     assert space.fixed == {"model.dim": 64, "model.name_like": "interval_of_my_own"}
 
 
-@pytest.mark.parametrize("bad", ["interval(1)", "interval(1, 2, base=3)", "range(5, 1)", "choice()",
-                                 "interval(a+b, 2)", {"type": "beta", "low": 0}, {"type": "float", "low": 0}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "interval(1)",
+        "interval(1, 2, base=3)",
+        "range(5, 1)",
+        "choice()",
+        "interval(a+b, 2)",
+        {"type": "beta", "low": 0},
+        {"type": "float", "low": 0},
+    ],
+)
 def test_bad_entries_name_the_key(bad: object) -> None:
     with pytest.raises(ConfigError, match="model.lr"):
         parse_space({"model.lr": bad})
 
 
 def test_grid_parsing() -> None:
-    grid = parse_grid({"model.reg": [0.0, 1e-3], "model.layers": "range(1, 4)", "model.d": 64,
-                       "model.act": "choice(relu, tanh)"})
-    assert grid == {"model.reg": [0.0, 1e-3], "model.layers": [1, 2, 3], "model.d": [64],
-                    "model.act": ["relu", "tanh"]}
+    grid = parse_grid(
+        {"model.reg": [0.0, 1e-3], "model.layers": "range(1, 4)", "model.d": 64, "model.act": "choice(relu, tanh)"}
+    )
+    assert grid == {"model.reg": [0.0, 1e-3], "model.layers": [1, 2, 3], "model.d": [64], "model.act": ["relu", "tanh"]}
     assert grid_size(grid) == 12
     with pytest.raises(ConfigError, match="continuous"):
         parse_grid({"model.lr": "interval(0, 1)"})
 
 
-@pytest.mark.parametrize("value", [0.001, 1e-5, 0.0, 2.0, -3, 7, True, False, None, "text_noise",
-                                   "a,b:c=d", "it's", 'say "hi"'])
+@pytest.mark.parametrize(
+    "value", [0.001, 1e-5, 0.0, 2.0, -3, 7, True, False, None, "text_noise", "a,b:c=d", "it's", 'say "hi"']
+)
 def test_overrides_read_back_as_the_same_value(value: object) -> None:
     (line,) = overrides_for({"model.v": value})
     parsed = OverridesParser.create().parse_override(line)

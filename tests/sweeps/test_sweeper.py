@@ -82,8 +82,9 @@ def test_a_crashing_trial_is_failed_with_its_error_and_the_sweep_goes_on(tmp_pat
 def test_pruned_trials_are_recorded_as_pruned(tmp_path: Path) -> None:
     # x=-1 gives a negative value at every epoch: a ThresholdPruner(lower=0) prunes after the first report;
     # x=0.3 stays positive and completes.
-    run_toy(tmp_path, "model.x=-1.0,0.3", "hydra.sweeper.n_trials=2",
-            *THRESHOLD_0, "hydra.sweeper.study_name=x${model.x}")
+    run_toy(
+        tmp_path, "model.x=-1.0,0.3", "hydra.sweeper.n_trials=2", *THRESHOLD_0, "hydra.sweeper.study_name=x${model.x}"
+    )
     pruned = load_study("x-1.0", cwd=tmp_path).trials
     assert [t.state for t in pruned] == [TrialState.PRUNED, TrialState.PRUNED]
     assert all(list(t.intermediate_values) == [0] for t in pruned)  # stopped at the first epoch
@@ -125,16 +126,29 @@ def test_grid_sampler_walks_the_grid_once(tmp_path: Path) -> None:
 
 
 def test_study_name_template_and_collisions(tmp_path: Path) -> None:
-    run_toy(tmp_path, "model=quad,cube", "hydra.sweeper.n_trials=1", NO_PRUNE,
-            "hydra.sweeper.study_name=${model.name}-custom")
+    run_toy(
+        tmp_path,
+        "model=quad,cube",
+        "hydra.sweeper.n_trials=1",
+        NO_PRUNE,
+        "hydra.sweeper.study_name=${model.name}-custom",
+    )
     assert study_names(resolve_url(None, tmp_path / "outputs")) == ["cube-custom", "quad-custom"]
     proc = run_toy(tmp_path, "model=quad,cube", "hydra.sweeper.study_name=same", check=False)
     assert proc.returncode != 0 and "same study" in proc.stderr + proc.stdout
 
 
 def test_parallel_jobs_through_the_joblib_launcher(tmp_path: Path) -> None:
-    run_toy(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweeper.n_jobs=2",
-            "hydra.sweeper.n_trials=4", "model.x=-1.0,0.3", "hydra.sweeper.study_name=x${model.x}", *THRESHOLD_0)
+    run_toy(
+        tmp_path,
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "hydra.sweeper.n_jobs=2",
+        "hydra.sweeper.n_trials=4",
+        "model.x=-1.0,0.3",
+        "hydra.sweeper.study_name=x${model.x}",
+        *THRESHOLD_0,
+    )
     states = {name: [t.state for t in load_study(name, cwd=tmp_path).trials] for name in ("x-1.0", "x0.3")}
     assert states == {"x-1.0": [TrialState.PRUNED] * 4, "x0.3": [TrialState.COMPLETE] * 4}
     values = [t.value for t in load_study("x0.3", cwd=tmp_path).trials]

@@ -38,8 +38,9 @@ def _wait_for(predicate, timeout: float = 90.0, what: str = "condition") -> None
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_two_workers_finish_exactly_n_trials_without_duplicates(tmp_path: Path, backend: str,
-                                                                 request: pytest.FixtureRequest) -> None:
+def test_two_workers_finish_exactly_n_trials_without_duplicates(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
     url = _storage(backend, tmp_path, request)
     args = [f"hydra.sweeper.storage={quote(url)}", "hydra.sweeper.n_trials=6", NO_PRUNE, "sleep=0.5"]
     logs = [tmp_path / f"worker{i}.log" for i in range(2)]
@@ -53,21 +54,29 @@ def test_two_workers_finish_exactly_n_trials_without_duplicates(tmp_path: Path, 
     launched = [text.count("launching trial(s)") for text in texts]
     assert sum(launched) == 6 and min(launched) >= 1, launched  # both workers took part
     # every trial ran exactly once: one run directory each
-    assert sorted(p.name for p in (tmp_path / "outputs" / STUDY_QUAD / "trials").iterdir()) == [str(n) for n in
-                                                                                              range(6)]
+    assert sorted(p.name for p in (tmp_path / "outputs" / STUDY_QUAD / "trials").iterdir()) == [
+        str(n) for n in range(6)
+    ]
 
 
 @pytest.mark.parametrize("backend", ["journal", pytest.param("postgres", marks=pytest.mark.slow)])
-def test_a_killed_worker_is_detected_and_its_trial_retried(tmp_path: Path, backend: str,
-                                                           request: pytest.FixtureRequest) -> None:
+def test_a_killed_worker_is_detected_and_its_trial_retried(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
     url = _storage(backend, tmp_path, request)
-    common = [f"hydra.sweeper.storage={quote(url)}", "hydra.sweeper.n_trials=2", NO_PRUNE,
-              "hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=2",
-              "hydra.sweeper.check_overrides=false"]
+    common = [
+        f"hydra.sweeper.storage={quote(url)}",
+        "hydra.sweeper.n_trials=2",
+        NO_PRUNE,
+        "hydra.sweeper.heartbeat_interval=1",
+        "hydra.sweeper.grace_period=2",
+        "hydra.sweeper.check_overrides=false",
+    ]
     doomed = spawn(tmp_path, *common, "sleep=60", log=tmp_path / "doomed.log")
     try:
-        _wait_for(lambda: load_study(STUDY_QUAD, storage=url).trials[0].state == TrialState.RUNNING,
-                  what="trial 0 to start")
+        _wait_for(
+            lambda: load_study(STUDY_QUAD, storage=url).trials[0].state == TrialState.RUNNING, what="trial 0 to start"
+        )
         time.sleep(1.5)  # at least one heartbeat
     finally:
         os.kill(doomed.pid, signal.SIGKILL)
@@ -85,11 +94,18 @@ def test_a_killed_worker_is_detected_and_its_trial_retried(tmp_path: Path, backe
 
 def test_an_interrupted_sweep_resumes_the_interrupted_trial(tmp_path: Path) -> None:
     url = resolve_url(None, tmp_path / "outputs")
-    proc = spawn(tmp_path, "hydra.sweeper.n_trials=2", NO_PRUNE, "sleep=60", "hydra.sweeper.check_overrides=false",
-                 log=tmp_path / "interrupted.log")
+    proc = spawn(
+        tmp_path,
+        "hydra.sweeper.n_trials=2",
+        NO_PRUNE,
+        "sleep=60",
+        "hydra.sweeper.check_overrides=false",
+        log=tmp_path / "interrupted.log",
+    )
     try:
-        _wait_for(lambda: load_study(STUDY_QUAD, storage=url).trials[0].state == TrialState.RUNNING,
-                  what="trial 0 to start")
+        _wait_for(
+            lambda: load_study(STUDY_QUAD, storage=url).trials[0].state == TrialState.RUNNING, what="trial 0 to start"
+        )
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=180)  # SIGINT hand-back; slow when the machine is loaded

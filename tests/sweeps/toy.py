@@ -33,8 +33,7 @@ def command(*overrides: str, multirun: bool = True) -> list[str]:
 
 def run_toy(cwd: Path, *overrides: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess:
     """``python toy_train.py -m <overrides>`` in ``cwd``; raises with its output when ``check`` and it fails."""
-    proc = subprocess.run(command(*overrides), cwd=cwd, env=env(), capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(command(*overrides), cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"toy sweep failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc

@@ -10,5 +10,14 @@ from mmrec.features.encoders.image import EfficientNetLite0, HFImage
 from mmrec.features.encoders.precomputed import Precomputed
 from mmrec.features.encoders.text import HFText, SentenceTransformerText
 
-__all__ = ["CLIP", "Combined", "EfficientNetLite0", "Encoder", "HFImage", "HFText", "Precomputed",
-           "SentenceTransformerText", "fill_missing"]
+__all__ = [
+    "CLIP",
+    "Combined",
+    "EfficientNetLite0",
+    "Encoder",
+    "HFImage",
+    "HFText",
+    "Precomputed",
+    "SentenceTransformerText",
+    "fill_missing",
+]

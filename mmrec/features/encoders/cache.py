@@ -66,8 +66,9 @@ class FeatureCache:
             stamp = (str(self.path), self.path.stat().st_mtime_ns if self.path.exists() else 0)
             if stamp not in _REPORTED:
                 _REPORTED.add(stamp)
-                warnings.warn(f"feature cache {self.path}: {e}; its vectors are computed again", RuntimeWarning,
-                              stacklevel=3)
+                warnings.warn(
+                    f"feature cache {self.path}: {e}; its vectors are computed again", RuntimeWarning, stacklevel=3
+                )
             return [], None
 
     def get(self, hashes: Sequence[str]) -> dict[str, torch.Tensor]:
@@ -97,9 +98,7 @@ class FeatureCache:
         blob = {"version": FORMAT_VERSION, "hashes": stored + list(fresh), "vectors": vectors}
         atomic_write_bytes(self.path, encode_entry(blob, KIND, self.key))
 
-    def encode(
-        self, hashes: Sequence[str | None], compute: ComputeFn
-    ) -> tuple[torch.Tensor | None, torch.Tensor]:
+    def encode(self, hashes: Sequence[str | None], compute: ComputeFn) -> tuple[torch.Tensor | None, torch.Tensor]:
         """Vectors for every position whose hash is not None, computing only the uncached contents.
 
         ``compute(positions)`` receives positions into ``hashes`` (the first position of each distinct
@@ -123,9 +122,7 @@ class FeatureCache:
                     positions = list(first_position.values())
                     result = compute(positions)
                     vecs, ok = (
-                        result
-                        if isinstance(result, tuple)
-                        else (result, torch.ones(len(positions), dtype=torch.bool))
+                        result if isinstance(result, tuple) else (result, torch.ones(len(positions), dtype=torch.bool))
                     )
                     for j, i in enumerate(positions):
                         if bool(ok[j]):

@@ -95,9 +95,7 @@ class EfficientNetLite0(nn.Module):
         blocks = []
         for repeats, kernel, stride, expand, in_ch, out_ch in LITE0_STAGES:
             for r in range(repeats):
-                blocks.append(
-                    MBConv(in_ch if r == 0 else out_ch, out_ch, kernel, stride if r == 0 else 1, expand)
-                )
+                blocks.append(MBConv(in_ch if r == 0 else out_ch, out_ch, kernel, stride if r == 0 else 1, expand))
         self._blocks = nn.ModuleList(blocks)
         self._conv_head = SamePadConv2d(LITE0_STAGES[-1][5], HEAD_CHANNELS, 1)
         self._bn1 = _bn(HEAD_CHANNELS)

@@ -66,9 +66,7 @@ class HFBundle:
 
             self._tokenizer = AutoTokenizer.from_pretrained(self.model_name, revision=self.revision)
             self._tokenizer.padding_side = "right"  # pooling below assumes real tokens first
-            if (
-                self._tokenizer.pad_token is None
-            ):  # decoder-style tokenizers: pad with end-of-text (masked out)
+            if self._tokenizer.pad_token is None:  # decoder-style tokenizers: pad with end-of-text (masked out)
                 self._tokenizer.pad_token = self._tokenizer.eos_token or self._tokenizer.unk_token
         return self._tokenizer
 
@@ -92,8 +90,7 @@ class HFBundle:
         model = self.model
         if not hasattr(model, name):
             raise ConfigError(
-                f"{self.model_name} ({type(model).__name__}) has no {name}(); "
-                "pooling 'clip' needs a CLIP-like model"
+                f"{self.model_name} ({type(model).__name__}) has no {name}(); pooling 'clip' needs a CLIP-like model"
             )
         return getattr(model, name)
 

@@ -88,9 +88,7 @@ class _ImageEncoder(ModalityEncoder):
     def __init__(self, name: str, modality: str, batch_size: int, device: str, on_corrupt: str, column: str):
         super().__init__(name, modality, batch_size, device)
         if on_corrupt not in ON_CORRUPT:
-            raise ConfigError(
-                f"encoder '{name}': on_corrupt must be one of {list(ON_CORRUPT)}, got {on_corrupt!r}"
-            )
+            raise ConfigError(f"encoder '{name}': on_corrupt must be one of {list(ON_CORRUPT)}, got {on_corrupt!r}")
         self.on_corrupt = on_corrupt
         self.column = column
 
@@ -201,9 +199,7 @@ class HFImage(_ImageEncoder):
     ):
         super().__init__(name, modality, batch_size, device, on_corrupt, column)
         if pooling not in self.POOLINGS:
-            raise ConfigError(
-                f"encoder '{name}': unknown pooling {pooling!r}; choose one of {list(self.POOLINGS)}"
-            )
+            raise ConfigError(f"encoder '{name}': unknown pooling {pooling!r}; choose one of {list(self.POOLINGS)}")
         self.model_name = model_name
         self.pooling = pooling
         self.normalize = bool(normalize)

@@ -67,17 +67,38 @@ TextEncoderLike = Encoder | Callable[[list[str]], Any]
 class _LVLMSettings:
     """The settings every LVLM encoder shares: which model, how to load it, what it sees."""
 
-    def _setup(self, model: str, prompt: Prompt | Mapping[str, Any] | str, revision: str | None, dtype: str,
-               device: str, device_map: str | None, trust_remote_code: bool, attn_implementation: str | None,
-               model_class: str | None, processor_kwargs: Mapping[str, Any] | None, text_template: str | None,
-               use_text: bool, use_image: bool, chat_format: str, image_placeholder: str) -> None:
+    def _setup(
+        self,
+        model: str,
+        prompt: Prompt | Mapping[str, Any] | str,
+        revision: str | None,
+        dtype: str,
+        device: str,
+        device_map: str | None,
+        trust_remote_code: bool,
+        attn_implementation: str | None,
+        model_class: str | None,
+        processor_kwargs: Mapping[str, Any] | None,
+        text_template: str | None,
+        use_text: bool,
+        use_image: bool,
+        chat_format: str,
+        image_placeholder: str,
+    ) -> None:
         if chat_format not in CHAT_FORMATS:
             raise ConfigError(f"lvlm chat_format {chat_format!r} unknown; choose one of {list(CHAT_FORMATS)}")
         self.prompt = Prompt.from_config(prompt)
-        self.spec = LVLMSpec(model=str(model), revision=revision, dtype=str(dtype), device=str(device),
-                             device_map=device_map, trust_remote_code=bool(trust_remote_code),
-                             attn_implementation=attn_implementation, model_class=model_class,
-                             processor_kwargs=dict(processor_kwargs or {}))
+        self.spec = LVLMSpec(
+            model=str(model),
+            revision=revision,
+            dtype=str(dtype),
+            device=str(device),
+            device_map=device_map,
+            trust_remote_code=bool(trust_remote_code),
+            attn_implementation=attn_implementation,
+            model_class=model_class,
+            processor_kwargs=dict(processor_kwargs or {}),
+        )
         self.text_template = text_template
         self.use_text = bool(use_text)
         self.use_image = bool(use_image)
@@ -110,9 +131,17 @@ class _LVLMSettings:
     def _model_parts(self) -> tuple[Any, ...]:
         """What identifies the model and how it sees items (part of every cache key)."""
         s = self.spec
-        return (model_fingerprint(s.model, s.revision), s.model_class, self._dtype_name(),
-                sorted(s.processor_kwargs.items()), self.prompt.fingerprint(), self.use_text, self.use_image,
-                self.chat_format, self.image_placeholder if self.chat_format == "plain" else None)
+        return (
+            model_fingerprint(s.model, s.revision),
+            s.model_class,
+            self._dtype_name(),
+            sorted(s.processor_kwargs.items()),
+            self.prompt.fingerprint(),
+            self.use_text,
+            self.use_image,
+            self.chat_format,
+            self.image_placeholder if self.chat_format == "plain" else None,
+        )
 
     def _contents(self, dataset: Dataset) -> list[ItemContent]:
         return item_contents(dataset, self.text_template, self.use_text and self.prompt.uses_text, self.use_image)
@@ -127,17 +156,47 @@ class _LVLMSettings:
 class LVLMEmbedding(_LVLMSettings, ModalityEncoder):
     """Pooled LVLM hidden states per item, modality ``lvlm`` (see the module docstring for the settings)."""
 
-    def __init__(self, model: str, prompt: Prompt | Mapping[str, Any] | str, pooling: str = "last", layer: int = -1,
-                 modality: str = "lvlm", batch_size: int = 8, revision: str | None = None, dtype: str = "auto",
-                 device: str = "auto", device_map: str | None = None, trust_remote_code: bool = False,
-                 attn_implementation: str | None = None, model_class: str | None = None,
-                 processor_kwargs: Mapping[str, Any] | None = None, text_template: str | None = None,
-                 use_text: bool = True, use_image: bool = True, chat_format: str = "structured",
-                 image_placeholder: str = "<image>", name: str = "lvlm"):
+    def __init__(
+        self,
+        model: str,
+        prompt: Prompt | Mapping[str, Any] | str,
+        pooling: str = "last",
+        layer: int = -1,
+        modality: str = "lvlm",
+        batch_size: int = 8,
+        revision: str | None = None,
+        dtype: str = "auto",
+        device: str = "auto",
+        device_map: str | None = None,
+        trust_remote_code: bool = False,
+        attn_implementation: str | None = None,
+        model_class: str | None = None,
+        processor_kwargs: Mapping[str, Any] | None = None,
+        text_template: str | None = None,
+        use_text: bool = True,
+        use_image: bool = True,
+        chat_format: str = "structured",
+        image_placeholder: str = "<image>",
+        name: str = "lvlm",
+    ):
         ModalityEncoder.__init__(self, name, modality, batch_size, device)
-        self._setup(model, prompt, revision, dtype, device, device_map, trust_remote_code, attn_implementation,
-                    model_class, processor_kwargs, text_template, use_text, use_image, chat_format,
-                    image_placeholder)
+        self._setup(
+            model,
+            prompt,
+            revision,
+            dtype,
+            device,
+            device_map,
+            trust_remote_code,
+            attn_implementation,
+            model_class,
+            processor_kwargs,
+            text_template,
+            use_text,
+            use_image,
+            chat_format,
+            image_placeholder,
+        )
         self.pooling = check_pooling(pooling)
         self.layer = int(layer)
         if self.pooling == "image" and not self.use_image:
@@ -168,8 +227,14 @@ class LVLMEmbedding(_LVLMSettings, ModalityEncoder):
             if not group:
                 continue
             pooled, good = embed_batch(
-                self.lvlm, self.prompt, [payload[i].text for i in group], [images[i] for i in group],
-                self.pooling, self.layer, self.chat_format, self.image_placeholder,
+                self.lvlm,
+                self.prompt,
+                [payload[i].text for i in group],
+                [images[i] for i in group],
+                self.pooling,
+                self.layer,
+                self.chat_format,
+                self.image_placeholder,
             )
             for j, i in enumerate(group):
                 vectors[i] = pooled[j].float().cpu()
@@ -204,12 +269,20 @@ class _Generating(_LVLMSettings):
             bad = [str(c.image_path) for c, r in zip(contents, readable) if not r]
             log.warning("lvlm: unreadable images, answered from the text only: %s", ", ".join(bad[:10]))
         answers: list[str] = [""] * len(contents)
-        for group in ([i for i, im in enumerate(images) if im is not None],
-                      [i for i, im in enumerate(images) if im is None]):
+        for group in (
+            [i for i, im in enumerate(images) if im is not None],
+            [i for i, im in enumerate(images) if im is None],
+        ):
             if group:
-                out = generate_batch(self.lvlm, self.prompt, [contents[i].text for i in group],
-                                     [images[i] for i in group], self.max_new_tokens, self.chat_format,
-                                     self.image_placeholder)
+                out = generate_batch(
+                    self.lvlm,
+                    self.prompt,
+                    [contents[i].text for i in group],
+                    [images[i] for i in group],
+                    self.max_new_tokens,
+                    self.chat_format,
+                    self.image_placeholder,
+                )
                 for j, i in enumerate(group):
                     answers[i] = out[j]
         return answers
@@ -221,8 +294,12 @@ class _Generating(_LVLMSettings):
         store = self.store()
         records = store.fill(contents, self.prompt, self.spec.model, self._generate, self.batch_size)
         answered = [r for r in records if r is not None]
-        info: dict[str, Any] = {"store": str(store.path), "n_items": len(contents), "answered": len(answered),
-                                "seconds": round(time.perf_counter() - t0, 3)}
+        info: dict[str, Any] = {
+            "store": str(store.path),
+            "n_items": len(contents),
+            "answered": len(answered),
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
         if self.prompt.structured:
             rep = parse_report([r["attributes"] for r in answered], self.prompt)
             info["parse"] = rep.as_dict()
@@ -239,8 +316,14 @@ def _encode_texts(encoder: TextEncoderLike, texts: list[str], dataset: Dataset) 
     present = torch.tensor([bool(t) for t in texts], dtype=torch.bool)
     if isinstance(encoder, Encoder):
         ids = [str(i) for i in range(len(texts))] if dataset.item_ids is None else [str(i) for i in dataset.item_ids]
-        view = replace(dataset, name=f"{dataset.name}:lvlm-text", data_dir=None, features=None,
-                       items=pd.DataFrame({"item_id": ids, "text": texts}), text_template="{text}")
+        view = replace(
+            dataset,
+            name=f"{dataset.name}:lvlm-text",
+            data_dir=None,
+            features=None,
+            items=pd.DataFrame({"item_id": ids, "text": texts}),
+            text_template="{text}",
+        )
         feats = encoder.encode(view)
         if len(feats.modalities) != 1:
             raise ConfigError(f"lvlm text_encoder must output one modality, got {feats.modalities}")
@@ -266,18 +349,47 @@ def default_text_encoder() -> Encoder:
 class LVLMDescription(_Generating, Encoder):
     """Decoded structured descriptions embedded as text: modality ``description``."""
 
-    def __init__(self, model: str, prompt: Prompt | Mapping[str, Any] | str,
-                 text_encoder: TextEncoderLike | None = None,
-                 max_new_tokens: int = 96, modality: str = "description", batch_size: int = 8,
-                 revision: str | None = None, dtype: str = "auto", device: str = "auto", device_map: str | None = None,
-                 trust_remote_code: bool = False, attn_implementation: str | None = None,
-                 model_class: str | None = None, processor_kwargs: Mapping[str, Any] | None = None,
-                 text_template: str | None = None, use_text: bool = True, use_image: bool = True,
-                 chat_format: str = "structured", image_placeholder: str = "<image>", name: str = "lvlm_description",
-                 keywords_csv: str | None = None):
-        self._setup(model, prompt, revision, dtype, device, device_map, trust_remote_code, attn_implementation,
-                    model_class, processor_kwargs, text_template, use_text, use_image, chat_format,
-                    image_placeholder)
+    def __init__(
+        self,
+        model: str,
+        prompt: Prompt | Mapping[str, Any] | str,
+        text_encoder: TextEncoderLike | None = None,
+        max_new_tokens: int = 96,
+        modality: str = "description",
+        batch_size: int = 8,
+        revision: str | None = None,
+        dtype: str = "auto",
+        device: str = "auto",
+        device_map: str | None = None,
+        trust_remote_code: bool = False,
+        attn_implementation: str | None = None,
+        model_class: str | None = None,
+        processor_kwargs: Mapping[str, Any] | None = None,
+        text_template: str | None = None,
+        use_text: bool = True,
+        use_image: bool = True,
+        chat_format: str = "structured",
+        image_placeholder: str = "<image>",
+        name: str = "lvlm_description",
+        keywords_csv: str | None = None,
+    ):
+        self._setup(
+            model,
+            prompt,
+            revision,
+            dtype,
+            device,
+            device_map,
+            trust_remote_code,
+            attn_implementation,
+            model_class,
+            processor_kwargs,
+            text_template,
+            use_text,
+            use_image,
+            chat_format,
+            image_placeholder,
+        )
         self.name = name
         self.keywords_csv = keywords_csv
         self.modality = modality
@@ -295,9 +407,11 @@ class LVLMDescription(_Generating, Encoder):
     def encode(self, dataset: Dataset) -> ItemFeatures:
         texts = self.descriptions(dataset)
         if not any(texts):
-            raise DataError(dataset.data_dir or dataset.name,
-                            f"[{self.name}] the model gave no usable answer for any of {len(texts)} items",
-                            f"inspect {self.generation_report['store']}")
+            raise DataError(
+                dataset.data_dir or dataset.name,
+                f"[{self.name}] the model gave no usable answer for any of {len(texts)} items",
+                f"inspect {self.generation_report['store']}",
+            )
         encoder = self.text_encoder if self.text_encoder is not None else default_text_encoder()
         x, present = _encode_texts(encoder, texts, dataset)
         x = fill_missing(x, present, dataset.fill)
@@ -313,18 +427,51 @@ class LVLMAttributes(_Generating, Encoder):
     are marked absent.
     """
 
-    def __init__(self, model: str, prompt: Prompt | Mapping[str, Any] | str, top_n: int = 20,
-                 threshold: float = 0.45, linkage: str = "average", lang: str = "en",
-                 value_encoder: TextEncoderLike | None = None, max_new_tokens: int = 96,
-                 modality: str = "attributes", batch_size: int = 8, revision: str | None = None, dtype: str = "auto",
-                 device: str = "auto", device_map: str | None = None, trust_remote_code: bool = False,
-                 attn_implementation: str | None = None, model_class: str | None = None,
-                 processor_kwargs: Mapping[str, Any] | None = None, text_template: str | None = None,
-                 use_text: bool = True, use_image: bool = True, chat_format: str = "structured",
-                 image_placeholder: str = "<image>", name: str = "lvlm_attributes", keywords_csv: str | None = None):
-        self._setup(model, prompt, revision, dtype, device, device_map, trust_remote_code, attn_implementation,
-                    model_class, processor_kwargs, text_template, use_text, use_image, chat_format,
-                    image_placeholder)
+    def __init__(
+        self,
+        model: str,
+        prompt: Prompt | Mapping[str, Any] | str,
+        top_n: int = 20,
+        threshold: float = 0.45,
+        linkage: str = "average",
+        lang: str = "en",
+        value_encoder: TextEncoderLike | None = None,
+        max_new_tokens: int = 96,
+        modality: str = "attributes",
+        batch_size: int = 8,
+        revision: str | None = None,
+        dtype: str = "auto",
+        device: str = "auto",
+        device_map: str | None = None,
+        trust_remote_code: bool = False,
+        attn_implementation: str | None = None,
+        model_class: str | None = None,
+        processor_kwargs: Mapping[str, Any] | None = None,
+        text_template: str | None = None,
+        use_text: bool = True,
+        use_image: bool = True,
+        chat_format: str = "structured",
+        image_placeholder: str = "<image>",
+        name: str = "lvlm_attributes",
+        keywords_csv: str | None = None,
+    ):
+        self._setup(
+            model,
+            prompt,
+            revision,
+            dtype,
+            device,
+            device_map,
+            trust_remote_code,
+            attn_implementation,
+            model_class,
+            processor_kwargs,
+            text_template,
+            use_text,
+            use_image,
+            chat_format,
+            image_placeholder,
+        )
         if not self.prompt.structured:
             raise ConfigError(f"encoder '{name}': prompt '{self.prompt.id}' lists no attributes to one-hot encode")
         self.name = name
@@ -350,23 +497,46 @@ class LVLMAttributes(_Generating, Encoder):
     def encode(self, dataset: Dataset) -> ItemFeatures:
         contents, records = self.answers(dataset)
         parsed = [r["attributes"] if r else None for r in records]
-        vocab = build_vocabulary(parsed, self.prompt.attributes, self._embed_values, self.threshold, self.top_n,
-                                 self.linkage, self.lang)
+        vocab = build_vocabulary(
+            parsed, self.prompt.attributes, self._embed_values, self.threshold, self.top_n, self.linkage, self.lang
+        )
         if not vocab.columns:
-            raise DataError(dataset.data_dir or dataset.name,
-                            f"[{self.name}] no attribute could be parsed from any of {len(parsed)} answers",
-                            f"inspect {self.generation_report['store']}")
+            raise DataError(
+                dataset.data_dir or dataset.name,
+                f"[{self.name}] no attribute could be parsed from any of {len(parsed)} answers",
+                f"inspect {self.generation_report['store']}",
+            )
         matrix = vocab.transform(parsed)  # [n_items, n_values] csr
-        key = hash_parts(self.generation_key(), [c.key for c in contents], self.top_n, self.threshold,
-                         self.linkage, self.lang, getattr(self.value_encoder, "cache_key", lambda: None)())
-        path = save_attribute_matrix(matrix, vocab, cache_root() / "lvlm_attributes" / key,
-                                     [c.item_id for c in contents])
+        key = hash_parts(
+            self.generation_key(),
+            [c.key for c in contents],
+            self.top_n,
+            self.threshold,
+            self.linkage,
+            self.lang,
+            getattr(self.value_encoder, "cache_key", lambda: None)(),
+        )
+        path = save_attribute_matrix(
+            matrix, vocab, cache_root() / "lvlm_attributes" / key, [c.item_id for c in contents]
+        )
         x = torch.from_numpy(matrix.toarray())  # [n_items, n_values]
         present = torch.from_numpy(np.asarray(matrix.getnnz(axis=1) > 0))
-        self.report[self.modality] = {**self.generation_report, "matrix": str(path), "n_values": len(vocab.columns),
-                                      "present": int(present.sum()), "nnz": int(matrix.nnz)}
-        log.info("%s [%s]: %d attribute values, %d of %d items with at least one (%s)", dataset.name, self.name,
-                 len(vocab.columns), int(present.sum()), len(parsed), path)
+        self.report[self.modality] = {
+            **self.generation_report,
+            "matrix": str(path),
+            "n_values": len(vocab.columns),
+            "present": int(present.sum()),
+            "nnz": int(matrix.nnz),
+        }
+        log.info(
+            "%s [%s]: %d attribute values, %d of %d items with at least one (%s)",
+            dataset.name,
+            self.name,
+            len(vocab.columns),
+            int(present.sum()),
+            len(parsed),
+            path,
+        )
         return ItemFeatures({self.modality: x}, {self.modality: present})
 
 

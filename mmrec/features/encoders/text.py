@@ -92,9 +92,7 @@ def build_texts(items: pd.DataFrame, template: str | None, where: object = "<ite
 
 def item_texts(dataset: Dataset) -> list[str]:
     """The text of every item of ``dataset`` under its ``text_template``."""
-    return build_texts(
-        require_items(dataset, "text"), dataset.text_template, dataset.data_dir or dataset.name
-    )
+    return build_texts(require_items(dataset, "text"), dataset.text_template, dataset.data_dir or dataset.name)
 
 
 class _TextEncoder(ModalityEncoder):
@@ -192,9 +190,7 @@ class HFText(_TextEncoder):
     ):
         super().__init__(name, modality, batch_size, device)
         if pooling not in self.POOLINGS:
-            raise ConfigError(
-                f"encoder '{name}': unknown pooling {pooling!r}; choose one of {list(self.POOLINGS)}"
-            )
+            raise ConfigError(f"encoder '{name}': unknown pooling {pooling!r}; choose one of {list(self.POOLINGS)}")
         self.model_name = model_name
         self.pooling = pooling
         self.max_length = int(max_length)
@@ -213,17 +209,13 @@ class HFText(_TextEncoder):
     @torch.inference_mode()
     def _compute(self, payload: list[str]) -> torch.Tensor:
         model, tokenizer = self.bundle.model, self.bundle.tokenizer
-        limit = min(
-            self.max_length, int(getattr(tokenizer, "model_max_length", self.max_length) or self.max_length)
-        )
+        limit = min(self.max_length, int(getattr(tokenizer, "model_max_length", self.max_length) or self.max_length))
         enc = tokenizer(payload, padding=True, truncation=True, max_length=limit, return_tensors="pt")
         device = next(model.parameters()).device
         mask = enc["attention_mask"].to(device)  # [B, T]
         if self.pooling == "clip":
             x = pooled(
-                self.bundle.method("get_text_features")(
-                    input_ids=enc["input_ids"].to(device), attention_mask=mask
-                )
+                self.bundle.method("get_text_features")(input_ids=enc["input_ids"].to(device), attention_mask=mask)
             )
         else:
             accepted = inspect.signature(model.forward).parameters

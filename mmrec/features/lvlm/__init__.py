@@ -15,7 +15,18 @@ from mmrec.features.lvlm.parse import ParseReport, description_text, parse_answe
 from mmrec.features.lvlm.prompts import Prompt, load_prompt
 
 __all__ = [
-    "POOLINGS", "AttributeVocabulary", "LVLMSpec", "ParseReport", "Prompt", "build_vocabulary", "cluster_values",
-    "description_text", "load_lvlm", "load_prompt", "normalise_value", "parse_answer", "parse_report",
+    "POOLINGS",
+    "AttributeVocabulary",
+    "LVLMSpec",
+    "ParseReport",
+    "Prompt",
+    "build_vocabulary",
+    "cluster_values",
+    "description_text",
+    "load_lvlm",
+    "load_prompt",
+    "normalise_value",
+    "parse_answer",
+    "parse_report",
     "pool_hidden_states",
 ]

@@ -61,8 +61,9 @@ def cosine_distances(x: np.ndarray) -> np.ndarray:
     return squareform(dist, checks=False)
 
 
-def cluster_values(values: Sequence[str], embed: EmbedFn, threshold: float = 0.45,
-                   method: str = "average") -> np.ndarray:
+def cluster_values(
+    values: Sequence[str], embed: EmbedFn, threshold: float = 0.45, method: str = "average"
+) -> np.ndarray:
     """Cluster label (0-based, int) of each value: agglomerative clustering of their embeddings."""
     if method not in LINKAGES:
         raise ConfigError(f"attribute clustering linkage {method!r} unknown; choose one of {list(LINKAGES)}")
@@ -117,13 +118,23 @@ class AttributeVocabulary:
         return m
 
     def to_json(self) -> dict[str, Any]:
-        return {"attributes": list(self.attributes), "columns": self.columns,
-                "value_to_column": self.value_to_column, "lang": self.lang}
+        return {
+            "attributes": list(self.attributes),
+            "columns": self.columns,
+            "value_to_column": self.value_to_column,
+            "lang": self.lang,
+        }
 
 
-def build_vocabulary(parsed: Sequence[Mapping[str, str] | None], attributes: Sequence[str], embed: EmbedFn,
-                     threshold: float = 0.45, top_n: int = 20, method: str = "average",
-                     lang: str = "en") -> AttributeVocabulary:
+def build_vocabulary(
+    parsed: Sequence[Mapping[str, str] | None],
+    attributes: Sequence[str],
+    embed: EmbedFn,
+    threshold: float = 0.45,
+    top_n: int = 20,
+    method: str = "average",
+    lang: str = "en",
+) -> AttributeVocabulary:
     """Columns from the values found in ``parsed`` (one dict per item)."""
     if top_n < 1:
         raise ConfigError(f"attribute top_n must be >= 1, got {top_n}")
@@ -159,8 +170,9 @@ def build_vocabulary(parsed: Sequence[Mapping[str, str] | None], attributes: Seq
     return AttributeVocabulary(tuple(attributes), columns, value_to_column, lang)
 
 
-def save_attribute_matrix(matrix: sp.spmatrix, vocabulary: AttributeVocabulary, path: str | Path,
-                          item_ids: Sequence[str] | None = None) -> Path:
+def save_attribute_matrix(
+    matrix: sp.spmatrix, vocabulary: AttributeVocabulary, path: str | Path, item_ids: Sequence[str] | None = None
+) -> Path:
     """Write ``<path>.npz`` (scipy.sparse) and ``<path>.columns.json`` (vocabulary, item ids), atomically."""
     path = Path(path).with_suffix(".npz")
     buf = io.BytesIO()

@@ -33,8 +33,9 @@ def check_pooling(pooling: str) -> str:
     return pooling
 
 
-def pool_hidden_states(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str,
-                       token_mask: torch.Tensor | None = None) -> torch.Tensor:
+def pool_hidden_states(
+    hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str, token_mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """Pool ``hidden`` [B, T, d] into [B, d] (float32).
 
     ``attention_mask`` [B, T] marks real tokens (either padding side); ``token_mask`` [B, T] bool marks the image
@@ -54,8 +55,10 @@ def pool_hidden_states(hidden: torch.Tensor, attention_mask: torch.Tensor, pooli
 
 def _require(token_mask: torch.Tensor | None) -> torch.Tensor:
     if token_mask is None:
-        raise ConfigError("lvlm pooling 'image' needs the image-token positions; this model does not name its "
-                          "image token (config.image_token_id)")
+        raise ConfigError(
+            "lvlm pooling 'image' needs the image-token positions; this model does not name its "
+            "image token (config.image_token_id)"
+        )
     return token_mask.bool()
 
 
@@ -66,18 +69,26 @@ def _forward_kwargs(model: Any) -> dict[str, Any]:
 
 
 @torch.inference_mode()
-def embed_batch(lvlm: LoadedLVLM, prompt: Prompt, texts: Sequence[str | None], images: Sequence[Any],
-                pooling: str = "last", layer: int = -1, chat_format: str = "structured",
-                image_placeholder: str = "<image>") -> tuple[torch.Tensor, torch.Tensor]:
+def embed_batch(
+    lvlm: LoadedLVLM,
+    prompt: Prompt,
+    texts: Sequence[str | None],
+    images: Sequence[Any],
+    pooling: str = "last",
+    layer: int = -1,
+    chat_format: str = "structured",
+    image_placeholder: str = "<image>",
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Pooled hidden states ``[B, d]`` float32 (on the model's device) and ``ok`` bool [B] (False: nothing to pool,
     e.g. ``image`` pooling on an item without image tokens)."""
     enc = build_inputs(lvlm, prompt, texts, images, chat_format, image_placeholder)
-    out = lvlm.model(**enc, output_hidden_states=True, use_cache=False, return_dict=True,
-                     **_forward_kwargs(lvlm.model))
+    out = lvlm.model(**enc, output_hidden_states=True, use_cache=False, return_dict=True, **_forward_kwargs(lvlm.model))
     states = out.hidden_states
     if not -len(states) <= layer < len(states):
-        raise ConfigError(f"lvlm layer {layer} out of range: the model returns {len(states)} hidden states "
-                          f"(0 = embeddings .. {len(states) - 1} = last layer, or negative from the end)")
+        raise ConfigError(
+            f"lvlm layer {layer} out of range: the model returns {len(states)} hidden states "
+            f"(0 = embeddings .. {len(states) - 1} = last layer, or negative from the end)"
+        )
     hidden = states[layer]  # [B, T, d]
     attention_mask = enc.get("attention_mask", torch.ones(hidden.shape[:2], device=hidden.device))
     token_mask = None

@@ -50,22 +50,27 @@ def _greedy_config(model: Any, max_new_tokens: int, pad_token_id: int | None) ->
 
 
 @torch.inference_mode()
-def generate_batch(lvlm: LoadedLVLM, prompt: Prompt, texts: Sequence[str | None], images: Sequence[Any],
-                   max_new_tokens: int = 96, chat_format: str = "structured",
-                   image_placeholder: str = "<image>") -> list[str]:
+def generate_batch(
+    lvlm: LoadedLVLM,
+    prompt: Prompt,
+    texts: Sequence[str | None],
+    images: Sequence[Any],
+    max_new_tokens: int = 96,
+    chat_format: str = "structured",
+    image_placeholder: str = "<image>",
+) -> list[str]:
     """The greedy answer (special tokens removed, stripped) to the prompt for each item of the batch."""
     if max_new_tokens < 1:
         raise ConfigError(f"lvlm max_new_tokens must be >= 1, got {max_new_tokens}")
     enc = build_inputs(lvlm, prompt, texts, images, chat_format, image_placeholder)
     cfg = _greedy_config(lvlm.model, max_new_tokens, lvlm.tokenizer.pad_token_id)
     out = lvlm.model.generate(**enc, generation_config=cfg)  # [B, T_in + T_new]
-    new_tokens = out[:, enc["input_ids"].shape[1]:]
+    new_tokens = out[:, enc["input_ids"].shape[1] :]
     return [t.strip() for t in lvlm.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
 
 
 def store_key(model_fingerprint: str, prompt: Prompt, max_new_tokens: int, dtype: str, extra: Any = None) -> str:
-    return hash_parts(KIND, FORMAT_VERSION, model_fingerprint, prompt.fingerprint(), int(max_new_tokens), dtype,
-                      extra)
+    return hash_parts(KIND, FORMAT_VERSION, model_fingerprint, prompt.fingerprint(), int(max_new_tokens), dtype, extra)
 
 
 class GenerationStore:
@@ -87,20 +92,31 @@ class GenerationStore:
                 try:
                     rec = json.loads(line)
                 except json.JSONDecodeError as e:
-                    raise DataError(self.path, f"line {lineno}: not valid JSON ({e.msg})",
-                                    "delete the file to regenerate") from None
+                    raise DataError(
+                        self.path, f"line {lineno}: not valid JSON ({e.msg})", "delete the file to regenerate"
+                    ) from None
                 if not isinstance(rec, dict) or "item_key" not in rec or "raw" not in rec:
-                    raise DataError(self.path, f"line {lineno}: expected an object with item_key and raw",
-                                    "delete the file to regenerate")
+                    raise DataError(
+                        self.path,
+                        f"line {lineno}: expected an object with item_key and raw",
+                        "delete the file to regenerate",
+                    )
                 records.setdefault(str(rec["item_key"]), rec)
         return records
 
     def _write(self, records: dict[str, dict[str, Any]]) -> None:
         atomic_write_text(self.path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records.values()))
 
-    def fill(self, contents: Sequence[ItemContent], prompt: Prompt, model_name: str,
-             generate: Callable[[list[ItemContent]], list[str]], batch_size: int = 8,
-             flush_every: int = 256, progress: Callable[[int], None] | None = None) -> list[dict[str, Any] | None]:
+    def fill(
+        self,
+        contents: Sequence[ItemContent],
+        prompt: Prompt,
+        model_name: str,
+        generate: Callable[[list[ItemContent]], list[str]],
+        batch_size: int = 8,
+        flush_every: int = 256,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[dict[str, Any] | None]:
         """One record per item (None where the item has no content), generating only the missing ones.
 
         ``generate`` answers a list of items (already grouped: all with an image or all without). Returned
@@ -114,16 +130,22 @@ class GenerationStore:
                     todo[c.key] = c
             pending = 0
             # items with and without an image never share a batch (processors differ on mixed batches)
-            groups = [[c for c in todo.values() if c.image_path is not None],
-                      [c for c in todo.values() if c.image_path is None]]
+            groups = [
+                [c for c in todo.values() if c.image_path is not None],
+                [c for c in todo.values() if c.image_path is None],
+            ]
             for group in groups:
                 for start in range(0, len(group), batch_size):
                     chunk = group[start : start + batch_size]
                     answers = generate(chunk)
                     for c, raw in zip(chunk, answers, strict=True):
                         records[c.key] = {
-                            "item_id": c.item_id, "item_key": c.key, "prompt_id": prompt.id, "model": model_name,
-                            "raw": raw, "attributes": parse_answer(raw, prompt),
+                            "item_id": c.item_id,
+                            "item_key": c.key,
+                            "prompt_id": prompt.id,
+                            "model": model_name,
+                            "raw": raw,
+                            "attributes": parse_answer(raw, prompt),
                         }
                     pending += len(chunk)
                     if progress is not None:

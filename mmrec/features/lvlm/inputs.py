@@ -38,15 +38,19 @@ def _digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def item_contents(dataset: Dataset, text_template: str | None = None, use_text: bool = True,
-                  use_image: bool = True) -> list[ItemContent]:
+def item_contents(
+    dataset: Dataset, text_template: str | None = None, use_text: bool = True, use_image: bool = True
+) -> list[ItemContent]:
     """Each item's text (``text_template`` or the dataset's, rendered as the text encoders do) and image file
     (``image`` column, relative to the dataset folder), with a content key over the text and the image bytes."""
     items = dataset.items
     where = dataset.data_dir or dataset.name
     if items is None:
-        raise DataError(where, "LVLM encoders need item metadata (items.jsonl) but this dataset has none",
-                        "use a raw-layout dataset")
+        raise DataError(
+            where,
+            "LVLM encoders need item metadata (items.jsonl) but this dataset has none",
+            "use a raw-layout dataset",
+        )
     if len(items) != dataset.n_items:
         raise DataError(where, f"item metadata has {len(items)} rows but the dataset has {dataset.n_items} items")
     template = text_template if text_template is not None else dataset.text_template
@@ -80,8 +84,13 @@ def open_image(path: Path | None) -> Any:
         return None
 
 
-def conversation(prompt: Prompt, text: str | None, has_image: bool, chat_format: str = "structured",
-                 image_placeholder: str = "<image>") -> list[dict[str, Any]]:
+def conversation(
+    prompt: Prompt,
+    text: str | None,
+    has_image: bool,
+    chat_format: str = "structured",
+    image_placeholder: str = "<image>",
+) -> list[dict[str, Any]]:
     """One chat: optional system message, then the user turn (image first, then the rendered prompt)."""
     message = prompt.render(text)
     if chat_format == "structured":
@@ -96,14 +105,22 @@ def conversation(prompt: Prompt, text: str | None, has_image: bool, chat_format:
     return turns + [{"role": "user", "content": content}]
 
 
-def build_inputs(lvlm: LoadedLVLM, prompt: Prompt, texts: Sequence[str | None], images: Sequence[Any],
-                 chat_format: str = "structured", image_placeholder: str = "<image>") -> dict[str, torch.Tensor]:
+def build_inputs(
+    lvlm: LoadedLVLM,
+    prompt: Prompt,
+    texts: Sequence[str | None],
+    images: Sequence[Any],
+    chat_format: str = "structured",
+    image_placeholder: str = "<image>",
+) -> dict[str, torch.Tensor]:
     """Batched model inputs, left-padded, on the model's device. All or none of ``images`` may be None."""
     processor = lvlm.processor
     templater = processor if getattr(processor, "chat_template", None) else lvlm.tokenizer
     if not getattr(templater, "chat_template", None):
-        raise ConfigError(f"lvlm: neither the processor nor the tokenizer of {lvlm.spec.model!r} has a chat "
-                          "template; use the model's instruct variant or save one with the checkpoint")
+        raise ConfigError(
+            f"lvlm: neither the processor nor the tokenizer of {lvlm.spec.model!r} has a chat "
+            "template; use the model's instruct variant or save one with the checkpoint"
+        )
     has = [im is not None for im in images]
     if any(has) and not all(has):
         raise ValueError("build_inputs: a batch must have an image for every item or for none")

@@ -35,16 +35,18 @@ def image_name(content: ItemContent) -> str:
     return Path(content.image_path).name if content.image_path is not None else str(content.item_id)
 
 
-def write_keywords_csv(path: str | Path, contents: Sequence[ItemContent], records: Sequence[dict[str, Any] | None],
-                       prompt: Prompt) -> Path:
+def write_keywords_csv(
+    path: str | Path, contents: Sequence[ItemContent], records: Sequence[dict[str, Any] | None], prompt: Prompt
+) -> Path:
     """Write the CSV atomically (items without a record, i.e. without content, are left out)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(HEADER)
     for content, record in zip(contents, records, strict=True):
         if record is not None:
-            writer.writerow((image_name(content), keywords_text(record.get("attributes") or {}, prompt,
-                                                                record.get("raw"))))
+            writer.writerow(
+                (image_name(content), keywords_text(record.get("attributes") or {}, prompt, record.get("raw")))
+            )
     path = Path(path)
     atomic_write_text(path, buf.getvalue())
     return path

@@ -23,8 +23,14 @@ from mmrec.errors import ConfigError
 
 log = logging.getLogger("mmrec.features.lvlm")
 
-DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-          "float16": torch.float16, "fp16": torch.float16}
+DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
 
 
 @dataclass(frozen=True)
@@ -50,9 +56,21 @@ class LVLMSpec:
 
     def key(self) -> str:
         """A hashable identity of these settings (kwargs may hold lists or mappings)."""
-        return json.dumps([self.model, self.revision, self.dtype, self.device, self.device_map,
-                           self.trust_remote_code, self.attn_implementation, self.model_class,
-                           dict(self.processor_kwargs)], sort_keys=True, default=str)
+        return json.dumps(
+            [
+                self.model,
+                self.revision,
+                self.dtype,
+                self.device,
+                self.device_map,
+                self.trust_remote_code,
+                self.attn_implementation,
+                self.model_class,
+                dict(self.processor_kwargs),
+            ],
+            sort_keys=True,
+            default=str,
+        )
 
 
 @dataclass
@@ -115,8 +133,9 @@ def _without_video(cls: type) -> type:
     if "video_processor" not in inspect.signature(cls.__init__).parameters:
         return cls
 
-    def __init__(self: Any, image_processor: Any = None, tokenizer: Any = None, chat_template: Any = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self: Any, image_processor: Any = None, tokenizer: Any = None, chat_template: Any = None, **kwargs: Any
+    ) -> None:
         cls.__init__(self, image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
 
     return type(cls.__name__, (cls,), {"__init__": __init__, "__module__": cls.__module__})
@@ -200,8 +219,10 @@ def check_source(name: str) -> None:
     path = Path(name).expanduser()
     looks_local = name.startswith(("/", "./", "../", "~")) or name.count("/") > 1
     if looks_local and not path.exists():
-        raise ConfigError(f"lvlm: model folder {path} does not exist (encoder.model); give an existing folder "
-                          "or a hub name such as Qwen/Qwen2-VL-2B-Instruct")
+        raise ConfigError(
+            f"lvlm: model folder {path} does not exist (encoder.model); give an existing folder "
+            "or a hub name such as Qwen/Qwen2-VL-2B-Instruct"
+        )
 
 
 def load_lvlm(spec: LVLMSpec) -> LoadedLVLM:

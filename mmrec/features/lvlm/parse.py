@@ -19,11 +19,36 @@ from typing import Any
 
 from mmrec.features.lvlm.prompts import Prompt
 
-PLACEHOLDERS = frozenset({
-    "", "...", "..", "…", "n/a", "na", "n.a", "none", "null", "nil", "unknown", "not specified", "unspecified",
-    "not applicable", "not available", "not mentioned", "not visible", "not sure", "-", "--", "?", "blank", "tbd",
-    "fill in", "answer", "value",
-})
+PLACEHOLDERS = frozenset(
+    {
+        "",
+        "...",
+        "..",
+        "…",
+        "n/a",
+        "na",
+        "n.a",
+        "none",
+        "null",
+        "nil",
+        "unknown",
+        "not specified",
+        "unspecified",
+        "not applicable",
+        "not available",
+        "not mentioned",
+        "not visible",
+        "not sure",
+        "-",
+        "--",
+        "?",
+        "blank",
+        "tbd",
+        "fill in",
+        "answer",
+        "value",
+    }
+)
 _PLACEHOLDER_NAMES = frozenset(" ".join(re.sub(r"[^0-9a-z]+", " ", p).split()) for p in PLACEHOLDERS)
 _EDGE = "\"'`*_[](){}<>.,;:|#•·–—- \t\r\n"
 _VALUE_STOP = re.compile(r"(?:[,;|]|\.\s)\s*[\*\"'\[]*[A-Z][A-Za-z ]{0,30}[\*\"'\]]*\s*:")
@@ -127,14 +152,22 @@ class ParseReport:
         return sum(self.per_attribute.values()) / len(self.per_attribute) if self.per_attribute else 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"n_answers": self.n_answers, "parse_rate": round(self.parse_rate, 4),
-                "field_rate": round(self.field_rate, 4), "complete": self.n_complete, "partial": self.n_partial,
-                "empty": self.n_empty, "per_attribute": {k: round(v, 4) for k, v in self.per_attribute.items()}}
+        return {
+            "n_answers": self.n_answers,
+            "parse_rate": round(self.parse_rate, 4),
+            "field_rate": round(self.field_rate, 4),
+            "complete": self.n_complete,
+            "partial": self.n_partial,
+            "empty": self.n_empty,
+            "per_attribute": {k: round(v, 4) for k, v in self.per_attribute.items()},
+        }
 
     def __str__(self) -> str:
         per = ", ".join(f"{k} {v:.0%}" for k, v in self.per_attribute.items())
-        return (f"parsed {self.n_complete}/{self.n_answers} answers completely ({self.parse_rate:.1%}), "
-                f"{self.n_partial} partly, {self.n_empty} not at all; per attribute: {per}")
+        return (
+            f"parsed {self.n_complete}/{self.n_answers} answers completely ({self.parse_rate:.1%}), "
+            f"{self.n_partial} partly, {self.n_empty} not at all; per attribute: {per}"
+        )
 
 
 def parse_report(parsed: Iterable[Mapping[str, str]], prompt: Prompt) -> ParseReport:

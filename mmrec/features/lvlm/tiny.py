@@ -18,8 +18,15 @@ import torch
 
 from mmrec.features.lvlm.loading import LoadedLVLM
 
-SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
-                  "<|image_pad|>", "<|video_pad|>")
+SPECIAL_TOKENS = (
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+)
 
 # Qwen2-VL's message layout, written for this tiny model (image placeholder, then text, per user turn).
 CHAT_TEMPLATE = (
@@ -47,8 +54,12 @@ def _bpe(vocab_size: int, special_tokens: Sequence[str]) -> Any:
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(special_tokens), show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(special_tokens),
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     bpe.train_from_iterator([_CORPUS] * 4, trainer)
     return bpe
 
@@ -73,7 +84,10 @@ def build_tiny_qwen2vl(folder: str | Path, seed: int = 0, vocab_size: int = 512,
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     patch, merge = 4, 2
     image_processor = Qwen2VLImageProcessorPil(
-        min_pixels=(patch * merge) ** 2, max_pixels=max_image_side**2, patch_size=patch, temporal_patch_size=2,
+        min_pixels=(patch * merge) ** 2,
+        max_pixels=max_image_side**2,
+        patch_size=patch,
+        temporal_patch_size=2,
         merge_size=merge,
     )
     processor = _without_video(Qwen2VLProcessor)(
@@ -83,18 +97,36 @@ def build_tiny_qwen2vl(folder: str | Path, seed: int = 0, vocab_size: int = 512,
     head_dim = hidden // heads
     config = Qwen2VLConfig(
         text_config={
-            "vocab_size": len(tokenizer), "hidden_size": hidden, "intermediate_size": 2 * hidden,
-            "num_hidden_layers": 2, "num_attention_heads": heads, "num_key_value_heads": 1,
+            "vocab_size": len(tokenizer),
+            "hidden_size": hidden,
+            "intermediate_size": 2 * hidden,
+            "num_hidden_layers": 2,
+            "num_attention_heads": heads,
+            "num_key_value_heads": 1,
             "max_position_embeddings": 4096,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0,
-                                "mrope_section": [head_dim // 8, 3 * head_dim // 16, 3 * head_dim // 16]},
-            "bos_token_id": ids["<|endoftext|>"], "eos_token_id": ids["<|im_end|>"],
+            "rope_parameters": {
+                "rope_type": "default",
+                "rope_theta": 10000.0,
+                "mrope_section": [head_dim // 8, 3 * head_dim // 16, 3 * head_dim // 16],
+            },
+            "bos_token_id": ids["<|endoftext|>"],
+            "eos_token_id": ids["<|im_end|>"],
             "pad_token_id": ids["<|endoftext|>"],
         },
-        vision_config={"depth": 1, "embed_dim": 16, "hidden_size": hidden, "num_heads": 2, "patch_size": patch,
-                       "spatial_merge_size": merge, "temporal_patch_size": 2, "mlp_ratio": 2},
-        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+        vision_config={
+            "depth": 1,
+            "embed_dim": 16,
+            "hidden_size": hidden,
+            "num_heads": 2,
+            "patch_size": patch,
+            "spatial_merge_size": merge,
+            "temporal_patch_size": 2,
+            "mlp_ratio": 2,
+        },
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -107,8 +139,15 @@ def build_tiny_qwen2vl(folder: str | Path, seed: int = 0, vocab_size: int = 512,
     return folder
 
 
-IDEFICS3_TOKENS = ("<|endoftext|>", "<|im_start|>", "<end_of_utterance>", "<image>", "<fake_token_around_image>",
-                   "<global-img>", *(f"<row_{r}_col_{c}>" for r in (1, 2) for c in (1, 2)))
+IDEFICS3_TOKENS = (
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<end_of_utterance>",
+    "<image>",
+    "<fake_token_around_image>",
+    "<global-img>",
+    *(f"<row_{r}_col_{c}>" for r in (1, 2) for c in (1, 2)),
+)
 
 # SmolVLM's message layout, written for this tiny model.
 IDEFICS3_CHAT_TEMPLATE = (
@@ -131,8 +170,12 @@ def build_tiny_idefics3(folder: str | Path, seed: int = 0, vocab_size: int = 512
 
     folder = Path(folder)
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=_bpe(vocab_size, IDEFICS3_TOKENS), bos_token="<|im_start|>", eos_token="<end_of_utterance>",
-        pad_token="<|endoftext|>", unk_token="<|endoftext|>", additional_special_tokens=list(IDEFICS3_TOKENS[1:]),
+        tokenizer_object=_bpe(vocab_size, IDEFICS3_TOKENS),
+        bos_token="<|im_start|>",
+        eos_token="<end_of_utterance>",
+        pad_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
+        additional_special_tokens=list(IDEFICS3_TOKENS[1:]),
     )
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in IDEFICS3_TOKENS}
     patch, scale = 8, 2
@@ -140,16 +183,36 @@ def build_tiny_idefics3(folder: str | Path, seed: int = 0, vocab_size: int = 512
         do_image_splitting=False, size={"longest_edge": image_side}, max_image_size={"longest_edge": image_side}
     )
     image_seq_len = (image_side // patch) ** 2 // scale**2
-    processor = Idefics3Processor(image_processor=image_processor, tokenizer=tokenizer, image_seq_len=image_seq_len,
-                                  chat_template=IDEFICS3_CHAT_TEMPLATE)
+    processor = Idefics3Processor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        image_seq_len=image_seq_len,
+        chat_template=IDEFICS3_CHAT_TEMPLATE,
+    )
     config = Idefics3Config(
-        text_config={"model_type": "llama", "vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 64,
-                     "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,
-                     "pad_token_id": ids["<|endoftext|>"], "bos_token_id": ids["<|im_start|>"],
-                     "eos_token_id": ids["<end_of_utterance>"]},
-        vision_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
-                       "patch_size": patch, "image_size": image_side},
-        scale_factor=scale, image_token_id=ids["<image>"], pad_token_id=ids["<|endoftext|>"],
+        text_config={
+            "model_type": "llama",
+            "vocab_size": len(tokenizer),
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "num_key_value_heads": 1,
+            "pad_token_id": ids["<|endoftext|>"],
+            "bos_token_id": ids["<|im_start|>"],
+            "eos_token_id": ids["<end_of_utterance>"],
+        },
+        vision_config={
+            "hidden_size": 16,
+            "intermediate_size": 32,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "patch_size": patch,
+            "image_size": image_side,
+        },
+        scale_factor=scale,
+        image_token_id=ids["<image>"],
+        pad_token_id=ids["<|endoftext|>"],
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -162,8 +225,16 @@ def build_tiny_idefics3(folder: str | Path, seed: int = 0, vocab_size: int = 512
     return folder
 
 
-def teach_answers(folder: str | Path, prompt: Any, texts: Sequence[str | None], images: Sequence[Any],
-                  answers: Sequence[str], steps: int = 80, lr: float = 1e-2, seed: int = 0) -> float:
+def teach_answers(
+    folder: str | Path,
+    prompt: Any,
+    texts: Sequence[str | None],
+    images: Sequence[Any],
+    answers: Sequence[str],
+    steps: int = 80,
+    lr: float = 1e-2,
+    seed: int = 0,
+) -> float:
     """Fine-tune the tiny checkpoint in ``folder`` so that greedy decoding answers ``prompt`` for item i (its text
     and image, all with an image or all without) with ``answers[i]``; saves it back. Returns the final loss.
 

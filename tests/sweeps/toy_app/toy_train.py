@@ -35,17 +35,35 @@ def write_summary(cfg: DictConfig, out: Path, status: str, best: float | None, e
     val = {"score": best}
     test = {} if cfg.role == "trial" or best is None else {"score": best - 0.001 * cfg.seed}
     record = {
-        "schema_version": 1, "role": cfg.role, "status": status, "error": error,
-        "study": cfg.study or "toy", "trial_number": cfg.sweep.trial_number, "transfer_from": cfg.transfer_from,
-        "condition": {"dataset": "toy", "model": cfg.model.name, "encoder": "none", "knockout": {},
-                      "knockout_phase": "train", "freeze_features": None, "protocol": "default"},
+        "schema_version": 1,
+        "role": cfg.role,
+        "status": status,
+        "error": error,
+        "study": cfg.study or "toy",
+        "trial_number": cfg.sweep.trial_number,
+        "transfer_from": cfg.transfer_from,
+        "condition": {
+            "dataset": "toy",
+            "model": cfg.model.name,
+            "encoder": "none",
+            "knockout": {},
+            "knockout_phase": "train",
+            "freeze_features": None,
+            "protocol": "default",
+        },
         "seeds": {"seed": cfg.seed, "split": 0, "run": cfg.seed, "knockout": 0},
         "hashes": {"interactions": "toy", "features": None},
         "config": OmegaConf.to_container(cfg, resolve=True),
         "hparams": {"model.x": cfg.model.x, "model.y": cfg.model.y},
         "dataset_stats": {"n_users": 1, "n_items": 1, "n_train": 1, "n_val": 1, "n_test": 1},
-        "metrics": {"val": val, "test": test}, "n_eval_users": {}, "timing": {}, "memory": {}, "versions": {},
-        "git_sha": None, "paths": {"run_dir": str(out)}, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "metrics": {"val": val, "test": test},
+        "n_eval_users": {},
+        "timing": {},
+        "memory": {},
+        "versions": {},
+        "git_sha": None,
+        "paths": {"run_dir": str(out)},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     jsonschema.validate(record, SCHEMA)
     (out / "summary.json").write_text(json.dumps(record, indent=2))
