@@ -44,6 +44,7 @@ class BM3(MultimodalRecommender):
     tables are fine-tuned — the reference; ``freeze_features=true`` freezes them).
     """
 
+    reads_feature_rows = True  # the tables are read by rows (the batch's items) only: sparse updates help
     uses_features_at_inference = False
 
     def __init__(
@@ -56,9 +57,18 @@ class BM3(MultimodalRecommender):
         cl_weight: float = 2.0,
         faithful_to: str = "reference",
         freeze_features: bool = False,
+        feature_dtype: str = "float32",
+        feature_updates: str = "dense",
         lr: float = 1e-3,
     ):
-        super().__init__(data, lr=lr, faithful_to=faithful_to, freeze_features=freeze_features)
+        super().__init__(
+            data,
+            lr=lr,
+            faithful_to=faithful_to,
+            freeze_features=freeze_features,
+            feature_dtype=feature_dtype,
+            feature_updates=feature_updates,
+        )
         if not 0.0 <= dropout < 1.0:
             raise ConfigError(f"bm3.dropout={dropout!r}; must be in [0, 1)")
         self.n_layers, self.dropout = n_layers, dropout

@@ -71,9 +71,18 @@ class DRAGON(MultimodalRecommender):
         reg_weight: float = 1e-3,
         faithful_to: str = "reference",
         freeze_features: bool = True,
+        feature_dtype: str = "float32",
+        feature_updates: str = "dense",
         lr: float = 1e-4,
     ):
-        super().__init__(data, lr=lr, faithful_to=faithful_to, freeze_features=freeze_features)
+        super().__init__(
+            data,
+            lr=lr,
+            faithful_to=faithful_to,
+            freeze_features=freeze_features,
+            feature_dtype=feature_dtype,
+            feature_updates=feature_updates,
+        )
         check_choice("dragon.aggr_mode", aggr_mode, ("add", "mean"))
         check_choice("dragon.user_aggr", user_aggr, ("softmax", "mean"))
         self.aggr_mode, self.user_aggr = aggr_mode, user_aggr

@@ -65,9 +65,18 @@ class DualGNN(MultimodalRecommender):
         reg_weight: float = 0.1,
         faithful_to: str = "reference",
         freeze_features: bool = True,
+        feature_dtype: str = "float32",
+        feature_updates: str = "dense",
         lr: float = 1e-3,
     ):
-        super().__init__(data, lr=lr, faithful_to=faithful_to, freeze_features=freeze_features)
+        super().__init__(
+            data,
+            lr=lr,
+            faithful_to=faithful_to,
+            freeze_features=freeze_features,
+            feature_dtype=feature_dtype,
+            feature_updates=feature_updates,
+        )
         check_choice("dualgnn.aggr_mode", aggr_mode, ("add", "mean"))
         check_choice("dualgnn.user_aggr", user_aggr, ("softmax", "mean"))
         self.reg_weight, self.user_k = reg_weight, user_k

@@ -29,6 +29,8 @@ class FREEDOM(MultimodalRecommender):
     the reference behaviour; ``freeze_features=true`` freezes them).
     """
 
+    reads_feature_rows = True  # the tables are read by rows (the batch's items) only: sparse updates help
+
     def __init__(
         self,
         data: GraphData,
@@ -42,9 +44,13 @@ class FREEDOM(MultimodalRecommender):
         mm_image_weight: float = 0.1,
         modality_weights: Mapping[str, float] | None = None,
         freeze_features: bool = False,
+        feature_dtype: str = "float32",
+        feature_updates: str = "dense",
         lr: float = 1e-3,
     ):
-        super().__init__(data, lr=lr, freeze_features=freeze_features)
+        super().__init__(
+            data, lr=lr, freeze_features=freeze_features, feature_dtype=feature_dtype, feature_updates=feature_updates
+        )
         self.knn_k, self.n_mm_layers, self.n_ui_layers = knn_k, n_mm_layers, n_ui_layers
         self.dropout, self.reg_weight = dropout, reg_weight
         self.weights = item_graph_weights(self.modality_names, mm_image_weight, modality_weights)

@@ -53,9 +53,18 @@ class GRCN(MultimodalRecommender):
         reg_weight: float = 1e-5,
         faithful_to: str = "reference",
         freeze_features: bool = True,
+        feature_dtype: str = "float32",
+        feature_updates: str = "dense",
         lr: float = 1e-3,
     ):
-        super().__init__(data, lr=lr, faithful_to=faithful_to, freeze_features=freeze_features)
+        super().__init__(
+            data,
+            lr=lr,
+            faithful_to=faithful_to,
+            freeze_features=freeze_features,
+            feature_dtype=feature_dtype,
+            feature_updates=feature_updates,
+        )
         self.reg_weight, self.n_routing = reg_weight, n_routing
         n_nodes, n_mod = self.n_users + self.n_items, len(self.modality_names)
         self.id_embedding = nn.Parameter(nn.init.xavier_normal_(torch.rand(n_nodes, embedding_dim)))

@@ -78,6 +78,8 @@ class LATTICE(MultimodalRecommender):
         lr_decay_epochs: int = 50,
         faithful_to: str = "reference",
         freeze_features: bool = False,
+        feature_dtype: str = "float32",
+        feature_updates: str = "dense",
         lr: float = 5e-4,
         zero_grad_keeps_zeros: bool = False,
     ):
@@ -88,6 +90,8 @@ class LATTICE(MultimodalRecommender):
             lr_decay_epochs=lr_decay_epochs,
             faithful_to=faithful_to,
             freeze_features=freeze_features,
+            feature_dtype=feature_dtype,
+            feature_updates=feature_updates,
         )
         self.zero_grad_keeps_zeros = zero_grad_keeps_zeros
         if cf_model not in CF_MODELS:

@@ -77,9 +77,18 @@ class LGMRec(MultimodalRecommender):
         temperature: float = 0.2,
         faithful_to: str = "reference",
         freeze_features: bool = True,
+        feature_dtype: str = "float32",
+        feature_updates: str = "dense",
         lr: float = 1e-3,
     ):
-        super().__init__(data, lr=lr, faithful_to=faithful_to, freeze_features=freeze_features)
+        super().__init__(
+            data,
+            lr=lr,
+            faithful_to=faithful_to,
+            freeze_features=freeze_features,
+            feature_dtype=feature_dtype,
+            feature_updates=feature_updates,
+        )
         check_choice("lgmrec.cf_model", cf_model, ("lightgcn", "mf"))
         if embedding_dim != feat_embed_dim:
             raise ConfigError(

@@ -62,6 +62,8 @@ class MGCN(MultimodalRecommender):
         lr_decay_epochs: int = 50,
         faithful_to: str = "reference",
         freeze_features: bool = False,
+        feature_dtype: str = "float32",
+        feature_updates: str = "dense",
         lr: float = 1e-3,
     ):
         super().__init__(
@@ -71,6 +73,8 @@ class MGCN(MultimodalRecommender):
             lr_decay_epochs=lr_decay_epochs,
             faithful_to=faithful_to,
             freeze_features=freeze_features,
+            feature_dtype=feature_dtype,
+            feature_updates=feature_updates,
         )
         self.n_ui_layers, self.n_layers, self.knn_k = n_ui_layers, n_layers, knn_k
         self.reg_weight, self.cl_loss, self.temperature = reg_weight, cl_loss, temperature

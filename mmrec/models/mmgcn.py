@@ -81,9 +81,18 @@ class MMGCN(MultimodalRecommender):
         reg_weight: float = 1e-5,
         faithful_to: str = "reference",
         freeze_features: bool = True,
+        feature_dtype: str = "float32",
+        feature_updates: str = "dense",
         lr: float = 1e-3,
     ):
-        super().__init__(data, lr=lr, faithful_to=faithful_to, freeze_features=freeze_features)
+        super().__init__(
+            data,
+            lr=lr,
+            faithful_to=faithful_to,
+            freeze_features=freeze_features,
+            feature_dtype=feature_dtype,
+            feature_updates=feature_updates,
+        )
         if n_layers < 1:
             raise ConfigError(f"mmgcn.n_layers={n_layers}; needs at least 1")
         self.reg_weight, self.n_layers = reg_weight, n_layers

@@ -11,9 +11,11 @@ A :class:`MultimodalRecommender` owns what all multimodal models share, so a mod
   initialisation order needs it;
 - scoring: ``score(users)`` from :meth:`~mmrec.models.base.Recommender.final_embeddings`.
 
-Models whose content never becomes a table (VBPR's concatenated input, DA-MRS's item graphs) pass
-``freeze_features=None``. Later options of the tables (storage dtype, sparse row updates) belong to
-:func:`~mmrec.nn.features.feature_tables`, so every model gets them at once.
+Models whose content never becomes a table (DA-MRS's item graphs) pass ``freeze_features=None``. The memory
+options of the tables, ``feature_dtype`` (half-precision storage of frozen tables) and ``feature_updates`` (sparse
+row updates of fine-tuned ones), belong to :func:`~mmrec.nn.features.feature_tables` and are checked here, so
+every model gets them at once; ``reads_feature_rows`` marks the models whose training reads the tables by rows
+only (FREEDOM, BM3), the only ones where ``feature_updates=sparse`` is accepted.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from torch import nn
 
 from mmrec.data.datamodule import GraphData
 from mmrec.models.base import Recommender, check_choice
-from mmrec.nn.features import FeatureTable, feature_tables
+from mmrec.nn.features import FeatureTable, check_table_options, feature_tables
 
 
 class MultimodalRecommender(Recommender):
@@ -35,6 +37,7 @@ class MultimodalRecommender(Recommender):
     min_modalities = 1
     uses_features_at_inference = True
     faithful_choices: ClassVar[tuple[str, ...]] = ("reference", "paper")
+    reads_feature_rows: ClassVar[bool] = False  # training reads the tables by rows only (sparse updates help)
     features: nn.ModuleDict  # modality -> FeatureTable (when the model takes freeze_features)
     projections: nn.ModuleDict  # modality -> nn.Linear (build_projections)
 
@@ -48,15 +51,21 @@ class MultimodalRecommender(Recommender):
         lr_decay_epochs: float = 50,
         faithful_to: str = "reference",
         freeze_features: bool | None = None,
+        feature_dtype: str = "float32",
+        feature_updates: str = "dense",
     ):
         super().__init__(data, lr=lr, weight_decay=weight_decay, lr_decay=lr_decay, lr_decay_epochs=lr_decay_epochs)
         check_choice(f"{type(self).__name__.lower()}.faithful_to", faithful_to, self.faithful_choices)
         self.faithful_to = faithful_to
         self.modality_names = self.order_modalities(list(data.modalities))
         self.freeze_features = freeze_features
+        self.feature_dtype, self.feature_updates = feature_dtype, feature_updates
         if freeze_features is not None:
+            name = type(self).__name__.lower()
+            trainable = not freeze_features
+            check_table_options(name, feature_dtype, feature_updates, trainable, self.reads_feature_rows)
             inputs = {m: self.feature_input(data, m) for m in self.modality_names}
-            self.features = feature_tables(inputs, trainable=not freeze_features)
+            self.features = feature_tables(inputs, trainable, dtype=feature_dtype, updates=feature_updates)
 
     def order_modalities(self, names: list[str]) -> list[str]:
         """The order the model processes modalities in (override; default the data's)."""

@@ -74,6 +74,8 @@ class PGL(MultimodalRecommender):
         lr_decay_epochs: int = 50,
         faithful_to: str = "reference",
         freeze_features: bool = False,
+        feature_dtype: str = "float32",
+        feature_updates: str = "dense",
         lr: float = 1e-3,
     ):
         super().__init__(
@@ -83,6 +85,8 @@ class PGL(MultimodalRecommender):
             lr_decay_epochs=lr_decay_epochs,
             faithful_to=faithful_to,
             freeze_features=freeze_features,
+            feature_dtype=feature_dtype,
+            feature_updates=feature_updates,
         )
         check_choice("pgl.mode", mode, ("local", "global"))
         if not 0.0 < keep_ratio <= 1.0:

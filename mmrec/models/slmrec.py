@@ -81,10 +81,18 @@ class SLMRec(MultimodalRecommender):
         weight_decay: float = 1e-4,
         faithful_to: str = "reference",
         freeze_features: bool = True,
+        feature_dtype: str = "float32",
+        feature_updates: str = "dense",
         lr: float = 0.01,
     ):
         super().__init__(
-            data, lr=lr, weight_decay=weight_decay, faithful_to=faithful_to, freeze_features=freeze_features
+            data,
+            lr=lr,
+            weight_decay=weight_decay,
+            faithful_to=faithful_to,
+            freeze_features=freeze_features,
+            feature_dtype=feature_dtype,
+            feature_updates=feature_updates,
         )
         if ssl_task not in SSL_TASKS:
             raise ConfigError(f"slmrec.ssl_task={ssl_task!r}; choose one of {list(SSL_TASKS)}")

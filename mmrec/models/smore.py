@@ -86,6 +86,8 @@ class SMORE(MultimodalRecommender):
         lr_decay_epochs: int = 50,
         faithful_to: str = "reference",
         freeze_features: bool = False,
+        feature_dtype: str = "float32",
+        feature_updates: str = "dense",
         lr: float = 1e-3,
     ):
         super().__init__(
@@ -95,6 +97,8 @@ class SMORE(MultimodalRecommender):
             lr_decay_epochs=lr_decay_epochs,
             faithful_to=faithful_to,
             freeze_features=freeze_features,
+            feature_dtype=feature_dtype,
+            feature_updates=feature_updates,
         )
         self.n_ui_layers, self.n_layers = n_ui_layers, n_layers
         self.knn_ks = {"image": image_knn_k, "text": text_knn_k}

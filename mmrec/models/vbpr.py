@@ -16,7 +16,8 @@ class VBPR(MultimodalRecommender):
 
     ``faithful_to: reference`` (MMRec, default) is exactly that, with ``E`` a biased linear layer;
     ``paper`` adds the paper's item bias ``β_i`` and content bias ``β'ᵀ f_i``.
-    Loss: BPR + ``reg_weight`` · EmbLoss (MMRec). Features are fixed inputs (never fine-tuned). ``E`` starts
+    Loss: BPR + ``reg_weight`` · EmbLoss (MMRec). Features are fixed inputs (never fine-tuned): one frozen table
+    per modality (``feature_dtype`` sets their storage dtype), concatenated per read. ``E`` starts
     Xavier-normal with a zero bias (MMRec's initialisation; the paper names none).
     Trainable parameters: ``2dU + dI + (F + 1)d`` (+ ``I + F`` for ``paper``), ``F = Σ_m d_m``.
     """
@@ -28,9 +29,10 @@ class VBPR(MultimodalRecommender):
         reg_weight: float = 1e-3,
         dropout: float = 0.0,
         faithful_to: str = "reference",
+        feature_dtype: str = "float32",
         lr: float = 1e-3,
     ):
-        super().__init__(data, lr=lr, faithful_to=faithful_to)
+        super().__init__(data, lr=lr, faithful_to=faithful_to, freeze_features=True, feature_dtype=feature_dtype)
         self.reg_weight = reg_weight
         self.dropout = dropout
         feat_dim = sum(data.features.dims().values()) if data.features is not None else 0
@@ -45,14 +47,15 @@ class VBPR(MultimodalRecommender):
             nn.init.zeros_(self.content_bias.weight)
         self.attach(data)
 
-    def prepare(self, data: GraphData) -> None:
-        self.register_derived("content", torch.cat([data.feature(m) for m in data.modalities], dim=1))  # [I, F]
+    def content(self, items: torch.Tensor | None = None) -> torch.Tensor:
+        """``f_i``, the modalities' features concatenated (float32), for ``items`` (all when None): [n, F]."""
+        return torch.cat([self.features[m](items) for m in self.modality_names], dim=1)
 
     def item_representation(self, items: torch.Tensor | None = None) -> torch.Tensor:
         """``[γ_i; E f_i]`` for ``items`` (all when None): [n, 2d]. Only the requested rows are projected."""
         if items is None:
-            return torch.cat([self.item_embedding, self.item_linear(self.content)], dim=1)
-        content = self.item_linear(take_rows(self.content, items))
+            return torch.cat([self.item_embedding, self.item_linear(self.content())], dim=1)
+        content = self.item_linear(self.content(items))
         return torch.cat([take_rows(self.item_embedding, items), content], dim=1)
 
     def forward(self, users: torch.Tensor | None = None, items: torch.Tensor | None = None):
@@ -63,7 +66,7 @@ class VBPR(MultimodalRecommender):
         return drop(u, self.dropout, self.training), drop(i, self.dropout, self.training)
 
     def _bias(self, items: torch.Tensor | None = None) -> torch.Tensor:
-        b = self.item_bias + self.content_bias(self.content).squeeze(1)  # [I]
+        b = self.item_bias + self.content_bias(self.content()).squeeze(1)  # [I]
         return b if items is None else take_rows(b, items)
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
