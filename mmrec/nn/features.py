@@ -93,12 +93,13 @@ class FeatureTable(nn.Module):
         ``index_add``, ~1.5x faster on CPU than advanced indexing's ``index_put`` for a fine-tuned [7050, 4096]
         table; ``embedding(sparse=True)`` for sparse updates)."""
         w = self.weight
+        upcast = w.dtype == self.storage_dtype and w.dtype != torch.float32  # half storage; a .to(dtype) is kept
         if index is None:
-            return w if w.dtype == torch.float32 else w.float()
+            return w.float() if upcast else w
         if self.sparse and self.trainable:
             return nn.functional.embedding(index, w, sparse=True)
         rows = torch.index_select(w, 0, index)
-        return rows if rows.dtype == torch.float32 else rows.float()
+        return rows.float() if upcast else rows
 
     def nbytes(self) -> int:
         """Resident bytes of the table's values."""
