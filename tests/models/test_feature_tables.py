@@ -4,6 +4,7 @@ ones (lazy Adam through ``SplitOptimizer``), and the refusals of combinations th
 from __future__ import annotations
 
 import copy
+import math
 
 import pytest
 import torch
@@ -12,7 +13,7 @@ from mmrec.data.item_features import ItemFeatures
 from mmrec.errors import ConfigError
 from mmrec.nn.features import FeatureTable
 from mmrec.nn.optim import SplitOptimizer
-from tests.models.common import make_model, with_features
+from tests.models.common import fit, make_model, with_features
 
 HALF = [torch.bfloat16, torch.float16]
 NAMES = {torch.bfloat16: "bfloat16", torch.float16: "float16"}
@@ -201,3 +202,14 @@ def test_split_optimizer_state_round_trip():
         step(t, d, o, torch.tensor([1, 3]))
     assert torch.equal(t1, t2) and torch.equal(d1, d2)
     assert torch.equal(t1[2], torch.ones(2))  # never touched
+
+
+def test_sparse_updates_train_through_lightning(synthetic_dm, one_thread):
+    """The split optimiser runs under Lightning's automatic optimisation (closure, zero_grad, checkpoint state)."""
+    model = make_model("freedom", synthetic_dm, seed=0, feature_updates="sparse")
+    before = {m: model.table(m).weight.detach().clone() for m in model.modality_names}
+    losses = fit(model, synthetic_dm, 2)
+    assert len(losses) == 2 and all(math.isfinite(x) for x in losses)
+    assert all(not torch.equal(model.table(m).weight.detach(), before[m]) for m in model.modality_names)
+    state = model.trainer.optimizers[0].state_dict()
+    assert any("exp_avg_sq" in s and s["exp_avg_sq"].dim() == 2 for s in state["state"].values())
