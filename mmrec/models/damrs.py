@@ -118,6 +118,9 @@ class DAMRS(MultimodalRecommender):
     knocked-out features at test time), so there are no feature tables and no ``freeze_features``.
     """
 
+    # buffers (registered below; declared for the type checker, which sees Module.__getattr__ otherwise)
+    adj: torch.Tensor
+
     def __init__(
         self,
         data: GraphData,

@@ -29,6 +29,12 @@ class FREEDOM(MultimodalRecommender):
     the reference behaviour; ``freeze_features=true`` freezes them).
     """
 
+    # buffers (registered below; declared for the type checker, which sees Module.__getattr__ otherwise)
+    edge_users: torch.Tensor
+    edge_items: torch.Tensor
+    adj: torch.Tensor
+    mm_adj: torch.Tensor
+
     def __init__(
         self,
         data: GraphData,

@@ -44,6 +44,9 @@ class GRCN(MultimodalRecommender):
     Trainable parameters: ``(U + I)·d + Σ_m (U·C + (d_m + 1)·C) + (U + I)·M`` (+ ``I·Σ_m d_m`` when fine-tuned).
     """
 
+    # buffers (registered below; declared for the type checker, which sees Module.__getattr__ otherwise)
+    to_directed: torch.Tensor
+
     def __init__(
         self,
         data: GraphData,

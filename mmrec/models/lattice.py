@@ -62,6 +62,9 @@ class LATTICE(MultimodalRecommender):
     ``ngcf`` with ``s = [d] + weight_size``).
     """
 
+    # buffers (registered below; declared for the type checker, which sees Module.__getattr__ otherwise)
+    adj: torch.Tensor
+
     def __init__(
         self,
         data: GraphData,

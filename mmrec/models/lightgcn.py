@@ -20,6 +20,9 @@ class LightGCN(Recommender):
     Trainable parameters: ``(U + I) · d``.
     """
 
+    # buffers (registered below; declared for the type checker, which sees Module.__getattr__ otherwise)
+    adj: torch.Tensor
+
     def __init__(
         self,
         data: GraphData,

@@ -48,6 +48,10 @@ class MGCN(MultimodalRecommender):
     the raw feature tables are fine-tuned — the reference; ``freeze_features=true`` freezes them).
     """
 
+    # buffers (registered below; declared for the type checker, which sees Module.__getattr__ otherwise)
+    adj: torch.Tensor
+    ui_block: torch.Tensor
+
     def __init__(
         self,
         data: GraphData,

@@ -69,6 +69,11 @@ class SMORE(MultimodalRecommender):
     ``freeze_features=true`` freezes them).
     """
 
+    # buffers (registered below; declared for the type checker, which sees Module.__getattr__ otherwise)
+    adj: torch.Tensor
+    ui_block: torch.Tensor
+    fusion_graph: torch.Tensor
+
     def __init__(
         self,
         data: GraphData,

@@ -21,6 +21,9 @@ class VBPR(MultimodalRecommender):
     Trainable parameters: ``2dU + dI + (F + 1)d`` (+ ``I + F`` for ``paper``), ``F = Σ_m d_m``.
     """
 
+    # buffers (registered below; declared for the type checker, which sees Module.__getattr__ otherwise)
+    content: torch.Tensor
+
     def __init__(
         self,
         data: GraphData,
