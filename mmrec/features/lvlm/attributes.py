@@ -188,4 +188,5 @@ def save_attribute_matrix(
 def load_attribute_matrix(path: str | Path) -> tuple[sp.csr_matrix, dict[str, Any]]:
     path = Path(path).with_suffix(".npz")
     meta = json.loads(path.with_suffix(".columns.json").read_text(encoding="utf-8"))
-    return sp.load_npz(path).tocsr(), meta
+    # load_npz gives a csr/coo matrix; scipy-stubs' return type (_data_matrix) lacks tocsr
+    return sp.load_npz(path).tocsr(), meta  # pyright: ignore[reportAttributeAccessIssue]
