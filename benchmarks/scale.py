@@ -1,16 +1,19 @@
 """Scale benchmark (prints figures; never asserted): LightGCN, VBPR, FREEDOM from Baby to 1M users × 200k items.
 
 For each size and model, in its own process (for its peak memory): data generation / loading, datamodule,
-model build (kNN graphs included), one training epoch (batch 2048, every training pair once), one full-ranking
-evaluation of every test user (the real path: score, mask, metrics in user blocks) and the peak resident
-memory. Then kNN build time (exact and approximate) and the approximate graph's recall of the true 10
-neighbours on sampled rows. Growth exponents are least-squares slopes of log(time) against log(users),
-log(items) and log(users × items) over the synthetic sizes.
+model build (kNN graphs included), an epoch's training (batch 2048: drawing the epoch's BPR triples, one warm-up
+step, then ``--steps`` timed steps; the epoch time is the draw plus mean step × batches when the epoch has more
+batches than that, marked ``*``, and measured whole otherwise), one full-ranking evaluation of every test user
+(the real path: score, mask, metrics in user blocks) and the peak resident memory. Extra LightGCN sizes,
+evaluation only, vary one axis at a time, so the growth of evaluation time is fitted per axis
+(log t = c + e_u log users + e_i log items, least squares). Then kNN build time (exact and approximate) and the
+approximate graph's recall of the true 10 neighbours on sampled rows.
 
 Sizes: ``baby`` (``../shared/datasets/amazon-graphs/baby.inter``, random features of the real shapes) and
 synthetic ``UxI`` (``100000x50000``, ``300000x100000``, ``1000000x200000``; ~20 interactions per user; text
 384-d, image 4096-d, the image table frozen above 100k items). Every result is appended as one JSON line to
-``--out/results.jsonl``; a rerun skips what is there (resumable). Run it under the timing lock::
+``--out/results.jsonl`` (default ``outputs/benchmarks/scale``); a rerun skips what is there and retries
+what failed (resumable). Run it under the timing lock::
 
     flock /tmp/mmrec-timing.lock python benchmarks/scale.py [--sizes baby 100000x50000 ...] [--models ...]
 """
@@ -30,6 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 SIZES = ["baby", "100000x50000", "300000x100000", "1000000x200000"]
 MODELS = ["lightgcn", "vbpr", "freedom"]
 KNN_SIZES = [10_000, 20_000, 50_000, 100_000, 200_000]
+EVAL_SIZES = ["300000x50000", "1000000x50000", "100000x100000", "100000x200000"]
 
 
 def uptime_load() -> float:
@@ -61,7 +65,9 @@ def load(size: str, with_features: bool):
     return ds, (ds.features if with_features else None)
 
 
-def run_one(size: str, name: str, threads: int) -> dict:
+def run_one(size: str, name: str, threads: int, steps: int, train: bool = True) -> dict:
+    """Data, datamodule, model, ``steps`` timed training steps (after one untimed warm-up step; the whole epoch
+    when it has no more batches than that) and one full evaluation of every test user, in this process."""
     import torch
 
     sys.path.insert(0, str(REPO))
@@ -83,39 +89,79 @@ def run_one(size: str, name: str, threads: int) -> dict:
     t = time.perf_counter()
     model = make_model(name, dm, **overrides)
     timing["build_s"] = time.perf_counter() - t
-    opt = model.configure_optimizers()
-    opt = opt["optimizer"] if isinstance(opt, dict) else opt
-    model.train()
-    t = time.perf_counter()
-    model.on_epoch_start_hook()
-    n_batches = 0
-    for batch in dm.train_dataloader():
-        opt.zero_grad()
-        model.loss(batch).backward()
-        opt.step()
-        n_batches += 1
-    timing["epoch_s"] = time.perf_counter() - t
+    row: dict = {
+        "size": size,
+        "model": name,
+        "kind": "train" if train else "eval",
+        "n_users": ds.n_users,
+        "n_items": ds.n_items,
+        "n_train": int(dm.train.nnz),
+    }
+    if train:
+        row.update(train_steps(model, dm, steps))
     model.eval()
     t = time.perf_counter()
     with torch.no_grad():
         model._start_eval()
+        n_eval = 0
         for b in dm.test_dataloader():
             model._eval_step(b)
+            n_eval += len(b["users"])
         metrics = model._evaluator.compute()
     timing["eval_s"] = time.perf_counter() - t
     return {
-        "size": size,
-        "model": name,
-        "n_users": ds.n_users,
-        "n_items": ds.n_items,
-        "n_train": int(dm.train.nnz),
-        "batches": n_batches,
+        **row,
         **timing,
+        "eval_users": n_eval,
         "recall@20": metrics["recall@20"],
         "knn": dm.data.knn_builds,
         "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
         "load": uptime_load(),
         "threads": threads,
+    }
+
+
+def train_steps(model, dm, steps: int) -> dict:
+    """Time an epoch: drawing its BPR triples, then one warm-up step and ``steps`` timed ones. With more batches
+    than that, the epoch time is the draw plus the mean step × batches (``epoch_measured`` false)."""
+    opt = model.configure_optimizers()
+    opt = opt["optimizer"] if isinstance(opt, dict) else opt
+    model.train()
+    model.on_epoch_start_hook()
+    dl = dm.train_dataloader()
+    n_batches = len(dl)
+    t = time.perf_counter()
+    loader = iter(dl)
+    first = next(loader)
+    sample_s = time.perf_counter() - t
+
+    def step(batch) -> None:
+        opt.zero_grad()
+        model.loss(batch).backward()
+        opt.step()
+
+    t = time.perf_counter()
+    step(first)
+    warmup_s = time.perf_counter() - t
+    limit = n_batches - 1 if steps <= 0 or steps + 1 >= n_batches else steps
+    t = time.perf_counter()
+    timed = 0
+    for batch in loader:
+        if timed == limit:
+            break
+        step(batch)
+        timed += 1
+    timed_s = time.perf_counter() - t
+    measured = timed == n_batches - 1
+    step_s = timed_s / max(timed, 1)
+    epoch_s = sample_s + warmup_s + timed_s if measured else sample_s + step_s * n_batches
+    return {
+        "batches": n_batches,
+        "steps_timed": timed,
+        "sample_s": sample_s,
+        "step_s": step_s,
+        "epoch_s": epoch_s,
+        "epoch_measured": measured,
     }
 
 
@@ -147,6 +193,22 @@ def run_knn(n: int, modality: str, method: str, threads: int) -> dict:
     }
 
 
+def exponents(rows: list[dict], q: str) -> tuple[float, float] | None:
+    """Least-squares (e_users, e_items) of log q = c + e_u log users + e_i log items; None when the rows do not
+    vary the two axes independently (then only the product's exponent is defined)."""
+    import numpy as np
+
+    if len(rows) < 3:
+        return None
+    X = np.column_stack(
+        [np.ones(len(rows)), [np.log(r["n_users"]) for r in rows], [np.log(r["n_items"]) for r in rows]]
+    )
+    if np.linalg.matrix_rank(X) < 3:
+        return None
+    coef = np.linalg.lstsq(X, np.log([r[q] for r in rows]), rcond=None)[0]
+    return float(coef[1]), float(coef[2])
+
+
 def exponent(xs: list[float], ys: list[float]) -> float | None:
     import numpy as np
 
@@ -155,28 +217,38 @@ def exponent(xs: list[float], ys: list[float]) -> float | None:
     return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
 
 
+def fmt(v: float | None, spec: str = "8.1f") -> str:
+    return format(v, spec) if v is not None else format("-", spec[: spec.index(".")] if "." in spec else spec)
+
+
 def report(rows: list[dict]) -> None:
     runs = [r for r in rows if not r.get("knn") and "error" not in r]
     print(
-        f"\n{'size':>16} {'model':>9} {'data s':>8} {'dm s':>7} {'build s':>8} {'epoch s':>8} {'eval s':>8} "
-        f"{'peak GB':>8} {'load':>5}"
+        f"\n{'size':>16} {'model':>9} {'kind':>5} {'data s':>8} {'dm s':>7} {'build s':>8} {'step s':>8} "
+        f"{'epoch s':>9} {'eval s':>8} {'peak GB':>8} {'load':>5}"
     )
     for r in runs:
+        epoch = f"{r['epoch_s']:8.0f}{'' if r.get('epoch_measured', True) else '*'}" if "epoch_s" in r else " " * 8
         print(
-            f"{r['size']:>16} {r['model']:>9} {r['data_s']:8.1f} {r['datamodule_s']:7.1f} {r['build_s']:8.1f} "
-            f"{r['epoch_s']:8.1f} {r['eval_s']:8.1f} {r['peak_rss_gb']:8.2f} {r['load']:5.1f}"
+            f"{r['size']:>16} {r['model']:>9} {r.get('kind', 'train'):>5} {r['data_s']:8.1f} "
+            f"{r['datamodule_s']:7.1f} {r['build_s']:8.1f} {fmt(r.get('step_s'), '8.3f')} {epoch:>9} "
+            f"{r['eval_s']:8.1f} {r['peak_rss_gb']:8.2f} {r['load']:5.1f}"
         )
-    print("\ngrowth exponents over the synthetic sizes (time ∝ size^e):")
+    print("  * epoch extrapolated: the triples' draw + mean step time × batches (steps timed: see results.jsonl)")
+    failed = [r for r in rows if "error" in r]
+    for r in failed:
+        print(f"  failed: {r.get('size', r.get('n_items'))} {r.get('model', r.get('modality'))}: {r['error']}")
+    print("\ngrowth exponents over the synthetic sizes (time ∝ users^e_u · items^e_i; or ∝ (users×items)^e):")
     for name in MODELS:
         syn = [r for r in runs if r["model"] == name and r["size"] != "baby"]
-        if len(syn) < 2:
-            continue
-        cells = [r["n_users"] * r["n_items"] for r in syn]
-        for q in ("epoch_s", "eval_s", "peak_rss_gb"):
-            ys = [r[q] for r in syn]
-            e_u, e_i = exponent([r["n_users"] for r in syn], ys), exponent([r["n_items"] for r in syn], ys)
-            e_c = exponent(cells, ys)
-            print(f"  {name:>9} {q:>12}: per users {e_u:.2f}, per items {e_i:.2f}, per users×items {e_c:.2f}")
+        trained = [r for r in syn if "step_s" in r]
+        for q, sel in (("step_s", trained), ("epoch_s", trained), ("eval_s", syn), ("peak_rss_gb", syn)):
+            if len(sel) < 2:
+                continue
+            both = exponents(sel, q)
+            cells = exponent([r["n_users"] * r["n_items"] for r in sel], [r[q] for r in sel])
+            axes = f"users {both[0]:.2f}, items {both[1]:.2f}; " if both else ""
+            print(f"  {name:>9} {q:>12}: {axes}users×items {fmt(cells, '.2f')} ({len(sel)} sizes)")
     knn = [r for r in rows if r.get("knn") and "error" not in r]
     if knn:
         print(f"\n{'kNN items':>10} {'modality':>8} {'method':>7} {'seconds':>8} {'recall@10':>9} {'load':>5}")
@@ -197,16 +269,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="*", default=SIZES)
     parser.add_argument("--models", nargs="*", default=MODELS)
+    parser.add_argument(
+        "--eval-sizes",
+        nargs="*",
+        default=EVAL_SIZES,
+        help="extra LightGCN sizes, evaluation only, that vary one axis (for the axis exponents)",
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=50,
+        help="timed training steps per run (0 or more than the epoch's batches: the whole epoch)",
+    )
     parser.add_argument("--knn-sizes", nargs="*", type=int, default=KNN_SIZES)
     parser.add_argument("--knn-exact-max", type=int, default=50_000, help="largest n for the exact kNN timing")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=Path("/work/runs/scale"))
+    parser.add_argument("--out", type=Path, default=REPO / "outputs" / "benchmarks" / "scale")
     parser.add_argument("--report", action="store_true", help="only print the table of what is recorded")
-    parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--knn-one", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(args.one[0], args.one[1], args.threads)))
+        size, name, kind = args.one
+        print(json.dumps(run_one(size, name, args.threads, args.steps, train=kind == "train")))
         return
     if args.knn_one:
         print(json.dumps(run_knn(int(args.knn_one[0]), args.knn_one[1], args.knn_one[2], args.threads)))
@@ -214,12 +299,15 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     results = args.out / "results.jsonl"
     rows = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
-    done = {(r.get("size"), r.get("model")) for r in rows} | {
-        (r.get("n_items"), r.get("modality"), r.get("method")) for r in rows if r.get("knn")
-    }
+    ok = [r for r in rows if "error" not in r]  # failed jobs are tried again
+    done = {(r.get("size"), r.get("model"), r.get("kind", "train")) for r in ok if not r.get("knn")}
+    done |= {(r.get("n_items"), r.get("modality"), r.get("method")) for r in ok if r.get("knn")}
     jobs: list[list[str]] = []
     if not args.report:
-        jobs += [["--one", s, m] for m in args.models for s in args.sizes if (s, m) not in done]
+        wanted = [(s, m, "train") for m in args.models[:1] for s in args.sizes]
+        wanted += [(s, "lightgcn", "eval") for s in args.eval_sizes if (s, "lightgcn", "train") not in wanted]
+        wanted += [(s, m, "train") for s in args.sizes for m in args.models[1:]]
+        jobs += [["--one", s, m, k] for s, m, k in wanted if (s, m, k) not in done]
         jobs += [
             ["--knn-one", str(n), mod, meth]
             for n in args.knn_sizes
@@ -231,13 +319,18 @@ def main() -> None:
     for job in jobs:
         print("running", *job, f"(load {uptime_load():.1f})", flush=True)
         p = subprocess.run(
-            [sys.executable, __file__, *job, "--threads", str(args.threads)], capture_output=True, text=True, env=env
+            [sys.executable, __file__, *job, "--threads", str(args.threads), "--steps", str(args.steps)],
+            capture_output=True,
+            text=True,
+            env=env,
         )
         if p.returncode != 0:
-            row = {"size": job[1], "model": job[2], "error": (p.stderr.strip().splitlines() or ["?"])[-1]}
-            print("  failed:", row["error"], flush=True)
+            tail = (p.stderr.strip().splitlines() or [f"exit status {p.returncode}"])[-1]
             if job[0] == "--knn-one":
-                row = {"knn": True, "n_items": int(job[1]), "modality": job[2], "method": job[3], **row}
+                row = {"knn": True, "n_items": int(job[1]), "modality": job[2], "method": job[3], "error": tail}
+            else:
+                row = {"size": job[1], "model": job[2], "kind": job[3], "error": tail}
+            print("  failed:", row["error"], flush=True)
         else:
             row = json.loads(p.stdout.strip().splitlines()[-1])
             print("  ", json.dumps(row), flush=True)
