@@ -118,8 +118,7 @@ class DAMRS(MultimodalRecommender):
     knocked-out features at test time), so there are no feature tables and no ``freeze_features``.
     """
 
-    # buffers (registered below; declared for the type checker, which sees Module.__getattr__ otherwise)
-    adj: torch.Tensor
+    adj: torch.Tensor  # buffers: declared for the type checker (register_buffer/register_derived)
 
     def __init__(
         self,

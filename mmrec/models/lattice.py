@@ -62,8 +62,7 @@ class LATTICE(MultimodalRecommender):
     ``ngcf`` with ``s = [d] + weight_size``).
     """
 
-    # buffers (registered below; declared for the type checker, which sees Module.__getattr__ otherwise)
-    adj: torch.Tensor
+    adj: torch.Tensor  # buffers: declared for the type checker (register_buffer/register_derived)
 
     def __init__(
         self,

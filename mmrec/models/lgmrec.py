@@ -62,8 +62,7 @@ class LGMRec(MultimodalRecommender):
     reference keeps the raw features frozen).
     """
 
-    # buffers (registered below; declared for the type checker, which sees Module.__getattr__ otherwise)
-    adj: torch.Tensor
+    adj: torch.Tensor  # buffers: declared for the type checker (register_buffer/register_derived)
     # LGMRec's projections are bare weight matrices, not the base class's nn.Linear modules
     projections: nn.ParameterDict  # pyright: ignore[reportIncompatibleVariableOverride]
     hyperedges: nn.ParameterDict

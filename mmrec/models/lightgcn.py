@@ -20,8 +20,7 @@ class LightGCN(Recommender):
     Trainable parameters: ``(U + I) · d``.
     """
 
-    # buffers (registered below; declared for the type checker, which sees Module.__getattr__ otherwise)
-    adj: torch.Tensor
+    adj: torch.Tensor  # buffers: declared for the type checker (register_buffer/register_derived)
 
     def __init__(
         self,

@@ -48,8 +48,7 @@ class MGCN(MultimodalRecommender):
     the raw feature tables are fine-tuned — the reference; ``freeze_features=true`` freezes them).
     """
 
-    # buffers (registered below; declared for the type checker, which sees Module.__getattr__ otherwise)
-    adj: torch.Tensor
+    adj: torch.Tensor  # buffers: declared for the type checker (register_buffer/register_derived)
     ui_block: torch.Tensor
 
     def __init__(

@@ -54,8 +54,7 @@ class PGL(MultimodalRecommender):
     ``freeze_features=true`` freezes them).
     """
 
-    # buffers (registered below; declared for the type checker, which sees Module.__getattr__ otherwise)
-    edge_users: torch.Tensor
+    edge_users: torch.Tensor  # buffers: declared for the type checker (register_buffer/register_derived)
     edge_items: torch.Tensor
     adj: torch.Tensor
     mm_adj: torch.Tensor

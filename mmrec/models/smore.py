@@ -69,8 +69,7 @@ class SMORE(MultimodalRecommender):
     ``freeze_features=true`` freezes them).
     """
 
-    # buffers (registered below; declared for the type checker, which sees Module.__getattr__ otherwise)
-    adj: torch.Tensor
+    adj: torch.Tensor  # buffers: declared for the type checker (register_buffer/register_derived)
     ui_block: torch.Tensor
     fusion_graph: torch.Tensor
 

@@ -21,8 +21,7 @@ class VBPR(MultimodalRecommender):
     Trainable parameters: ``2dU + dI + (F + 1)d`` (+ ``I + F`` for ``paper``), ``F = Σ_m d_m``.
     """
 
-    # buffers (registered below; declared for the type checker, which sees Module.__getattr__ otherwise)
-    content: torch.Tensor
+    content: torch.Tensor  # buffers: declared for the type checker (register_buffer/register_derived)
 
     def __init__(
         self,
