@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from hydra.utils import get_class
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from mmrec.confdict import to_dict
 from mmrec.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ def derive_seeds(cfg: DictConfig) -> dict[str, int]:
     seeds = cfg.get("seeds") or {}
     return {
         "seed": seed,
-        "split": int(seeds.get("split") if seeds.get("split") is not None else 0),
+        "split": int(split) if (split := seeds.get("split")) is not None else 0,
         "run": int(seeds["run"]) if seeds.get("run") is not None else derived(1),
         "knockout": int(seeds["knockout"]) if seeds.get("knockout") is not None else derived(2),
     }
@@ -128,7 +129,7 @@ def validate(cfg: DictConfig) -> ValidConfig:
     encoder_cls = target_class(cfg.encoder, "encoder")
     check_keys(cfg.encoder, encoder_cls.__init__, "encoder")
     check_keys(cfg.knockout, Knockout.__init__, "knockout")
-    knockout = Knockout(**{k: v for k, v in OmegaConf.to_container(cfg.knockout).items() if k != "_target_"})
+    knockout = Knockout(**{k: v for k, v in to_dict(cfg.knockout).items() if k != "_target_"})
     modalities = available_modalities(cfg)
     if model_cls.min_modalities > 0 or modalities:
         resolved = knockout.resolve(modalities) if modalities else {}

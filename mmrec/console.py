@@ -16,7 +16,7 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from mmrec.errors import DataError, MMRecError, find_mmrec_error
 
@@ -66,7 +66,8 @@ _installed_env: dict[str, str] = {}  # environment variables quiet() set
 def quiet(verbose: bool = False) -> None:
     """Filter the known-harmless warnings, Lightning's banner and W&B's; ``verbose`` undoes it all."""
     if verbose:
-        warnings.filters[:] = [f for f in warnings.filters if f not in _installed]
+        # typeshed types warnings.filters as a Sequence; it is a list, edited in place as the warnings module does
+        cast(list[Any], warnings.filters)[:] = [f for f in warnings.filters if f not in _installed]
         getattr(warnings, "_filters_mutated", lambda: None)()  # drop the per-module "already shown" caches
         _installed.clear()
         for name in CHATTY_LOGGERS:
@@ -75,7 +76,7 @@ def quiet(verbose: bool = False) -> None:
             os.environ.pop("WANDB_SILENT", None)
         return
     # (re)insert at the front each call: filters added since (e.g. "always") would otherwise shadow ours
-    warnings.filters[:] = [f for f in warnings.filters if f not in _installed]
+    cast(list[Any], warnings.filters)[:] = [f for f in warnings.filters if f not in _installed]
     _installed.clear()
     for category, message in HARMLESS_WARNINGS:
         warnings.filterwarnings("ignore", message=message, category=category)
@@ -133,7 +134,8 @@ def hydra_mode() -> str | None:
     try:
         from hydra.core.hydra_config import HydraConfig
 
-        return HydraConfig.get().mode.name
+        mode = HydraConfig.get().mode
+        return mode.name if mode is not None else None
     except Exception:  # noqa: BLE001 - not under Hydra (API use)
         return None
 

@@ -8,6 +8,8 @@ per-user metric rows are gathered on every rank before averaging, so the metrics
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import torch
 import torch.distributed as dist
@@ -37,4 +39,5 @@ def all_gather_rows(users: torch.Tensor, values: torch.Tensor) -> tuple[torch.Te
         return users, values
     gathered: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * world
     dist.all_gather_object(gathered, (users.cpu(), values.cpu()))
-    return torch.cat([g[0] for g in gathered]), torch.cat([g[1] for g in gathered])
+    pairs = cast(list[tuple[torch.Tensor, torch.Tensor]], gathered)  # all_gather_object filled every slot
+    return torch.cat([g[0] for g in pairs]), torch.cat([g[1] for g in pairs])

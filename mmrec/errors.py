@@ -6,6 +6,8 @@ from __future__ import annotations
 class MMRecError(Exception):
     """Base class of every error mmrec raises on purpose."""
 
+    run_record: str | None = None  # the summary file of the run that failed (set by mmrec.run)
+
 
 class DataError(MMRecError, ValueError):
     """Bad input data: missing or malformed file, wrong shape, NaN features, unknown ids."""

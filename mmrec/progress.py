@@ -6,9 +6,10 @@ import sys
 from typing import Any, TextIO
 
 import pytorch_lightning as pl
+from pytorch_lightning.callbacks import ProgressBar
 
 
-class RunProgressBar(pl.callbacks.ProgressBar):
+class RunProgressBar(ProgressBar):
     """One bar per run over the epochs: ``epoch 12/40 | loss 0.4123 | val/recall@20 0.1834 (best 0.1901)``."""
 
     def __init__(self, monitor: str, stream: TextIO | None = None):

@@ -16,19 +16,22 @@ import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 import pytorch_lightning as pl
 import torch
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.loggers import CSVLogger, WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 
 from mmrec import checkpoints
 from mmrec import summary as summary_io
 from mmrec.atomic_io import atomic_write_text, ensure_writable_folder
 from mmrec.checkpoints import AtomicCheckpointIO
+from mmrec.confdict import to_dict
 from mmrec.config import ValidConfig, derive_seeds, validate
 from mmrec.console import hydra_mode, is_verbose, job_line, quiet
 from mmrec.credentials import redact_tree
@@ -108,7 +111,7 @@ def _loggers(cfg: DictConfig, run_dir: Path, study: str, condition: dict[str, An
     loggers: list[Any] = []
     lcfg = cfg.logger
     if lcfg.get("csv", True):
-        loggers.append(pl.loggers.CSVLogger(save_dir=str(run_dir), name="csv", version=""))
+        loggers.append(CSVLogger(save_dir=str(run_dir), name="csv", version=""))
     wcfg = lcfg.get("wandb") or {}
     if wcfg.get("enabled") and wcfg.get("mode", "offline") != "disabled" and os.environ.get("WANDB_MODE") != "disabled":
         try:
@@ -119,7 +122,7 @@ def _loggers(cfg: DictConfig, run_dir: Path, study: str, condition: dict[str, An
                 f"knockout:{cfg.knockout.name}",
                 f"seed:{cfg.seed}",
             ]
-            wandb_logger = pl.loggers.WandbLogger(
+            wandb_logger = WandbLogger(
                 project=wcfg.get("project", "mmrec"),
                 entity=wcfg.get("entity"),
                 mode=wcfg.get("mode", "offline"),
@@ -146,7 +149,7 @@ def _finish_wandb(failed: bool) -> None:
 
 
 def _without_name(node: DictConfig) -> dict[str, Any]:
-    return {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k != "name"}
+    return {k: v for k, v in to_dict(node, resolve=True).items() if k != "name"}
 
 
 @dataclass
@@ -230,7 +233,7 @@ def build_data(cfg: DictConfig, valid: ValidConfig, seeds: dict[str, int]) -> Bu
 
 def build_model(cfg: DictConfig, data: GraphData, seeds: dict[str, int]) -> Recommender:
     pl.seed_everything(seeds["run"], workers=True, verbose=False)
-    params = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k != "name"}
+    params = {k: v for k, v in to_dict(cfg.model, resolve=True).items() if k != "name"}
     model_cls = get_class(params.pop("_target_"))
     model = model_cls(data=data, **params)
     model.configure_training(optimizer=instantiate(cfg.optimizer) if cfg.get("optimizer") else None)
@@ -265,7 +268,7 @@ def new_record(cfg: DictConfig, valid: ValidConfig, seeds: dict[str, int], run_d
         "seeds": seeds,
         "hashes": {"interactions": "", "features": None},
         "config": OmegaConf.to_container(cfg, resolve=True),
-        "hparams": {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k not in ("_target_",)},
+        "hparams": {k: v for k, v in to_dict(cfg.model, resolve=True).items() if k not in ("_target_",)},
         "dataset_stats": {"n_users": 0, "n_items": 0, "n_train": 0, "n_val": 0, "n_test": 0},
         "best_epoch": None,
         "epochs_run": None,
@@ -399,7 +402,7 @@ def _train_and_test(job: Job) -> float:
         default_root_dir=str(run_dir),
         plugins=[AtomicCheckpointIO()],
     )
-    ckpt_cb = next((c for c in callbacks if isinstance(c, pl.callbacks.ModelCheckpoint)), None)
+    ckpt_cb = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
     t = time.perf_counter()
     if model_cls.trainable:
         resume_from = None
@@ -422,7 +425,7 @@ def _train_and_test(job: Job) -> float:
         record["paths"]["val_curve"] = "val_curve.csv"
         col = cfg.monitor
         idx = curve[col].idxmax()
-        best_value, best_epoch = float(curve[col][idx]), int(curve["epoch"][idx])
+        best_value, best_epoch = float(curve.at[idx, col]), int(curve.at[idx, "epoch"])
         record["metrics"]["val"] = {k.split("/", 1)[1]: float(v) for k, v in curve.loc[idx].items() if k != "epoch"}
         record["epochs_run"] = int(curve["epoch"].max()) + 1
     record["best_epoch"] = best_epoch
@@ -454,7 +457,7 @@ def _test_time_knockout(job: Job) -> float:
         v != "keep" for v in source["condition"]["knockout"].values()
     ):
         raise ConfigError(f"{source_dir}: knockout.from_run must be a run trained on real features")
-    src_cfg = OmegaConf.create(source["config"])
+    src_cfg = cast(DictConfig, OmegaConf.create(source["config"]))  # from a mapping: a DictConfig
     ckpt = source["paths"].get("checkpoint")
     if not ckpt:
         raise ConfigError(f"{source_dir}: the source run has no checkpoint")
@@ -466,7 +469,11 @@ def _test_time_knockout(job: Job) -> float:
     dataset, features, timing, _ = build_features(src_cfg, src_valid, src_seeds, knock=False)
     record["timing"].update(timing)
     uses_features = src_valid.model_cls.uses_features_at_inference
-    knocked = job.valid.knockout.apply(features, seed=job.seeds["knockout"]) if uses_features else features
+    knocked = (
+        job.valid.knockout.apply(features, seed=job.seeds["knockout"])
+        if uses_features and features is not None
+        else features
+    )
     t = time.perf_counter()
     dm = build_datamodule(src_cfg, dataset, knocked, src_seeds["run"])
     record["timing"]["datamodule"] = time.perf_counter() - t
@@ -493,8 +500,8 @@ def _test_time_knockout(job: Job) -> float:
 
 def _reparent(src_cfg: DictConfig, cfg: DictConfig) -> DictConfig:
     """The source run's config with this job's (test-phase) knockout, for validation only."""
-    merged = OmegaConf.create(OmegaConf.to_container(src_cfg, resolve=True))
+    merged = cast(DictConfig, OmegaConf.create(to_dict(src_cfg, resolve=True)))
     merged.knockout = OmegaConf.create(
-        {**OmegaConf.to_container(src_cfg.knockout), "spec": "none", "phase": "train", "from_run": None}
+        {**to_dict(src_cfg.knockout), "spec": "none", "phase": "train", "from_run": None}
     )
     return merged

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import jsonschema.exceptions
+import jsonschema.validators
 
 from mmrec.atomic_io import atomic_write_text
 from mmrec.credentials import redact_tree

@@ -5,6 +5,8 @@ All built with torch / scipy sparse primitives; kNN graphs in row chunks so no d
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -13,15 +15,18 @@ from mmrec.errors import ConfigError
 
 TIES = ("random", "lowest_index", "drop")
 
+# The sparse formats mmrec hands around. (scipy-stubs types ``sp.spmatrix`` as a mixin without the matrix API.)
+SparseMatrix: TypeAlias = "sp.csr_matrix | sp.csc_matrix | sp.coo_matrix"
 
-def scipy_to_torch(m: sp.spmatrix) -> torch.Tensor:
+
+def scipy_to_torch(m: SparseMatrix) -> torch.Tensor:
     """scipy sparse → coalesced torch sparse COO (float32)."""
     coo = m.tocoo()
     idx = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
     return torch.sparse_coo_tensor(idx, torch.from_numpy(coo.data.astype(np.float32)), coo.shape).coalesce()
 
 
-def sym_norm(a: sp.spmatrix) -> sp.csr_matrix:
+def sym_norm(a: SparseMatrix) -> sp.csr_matrix:
     """D^-1/2 A D^-1/2 with degrees from row sums; empty rows stay empty (no division by zero)."""
     a = sp.csr_matrix(a, dtype=np.float32)
     deg = np.asarray(a.sum(axis=1)).ravel()

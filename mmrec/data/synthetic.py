@@ -38,10 +38,10 @@ DENSE_LIMIT_CELLS = 20_000_000  # auto: the dense sampler up to this many users 
 
 def _advance(rng: np.random.Generator, draws: int) -> None:
     """Skip ``draws`` doubles of the root stream (what a dense ``rng.gumbel`` of that size consumes)."""
-    bit_generator = rng.bit_generator
-    if not hasattr(bit_generator, "advance"):
+    advance = getattr(rng.bit_generator, "advance", None)
+    if advance is None:
         raise ConfigError("synthetic: the blocked sampler needs an advanceable bit generator (PCG64)")
-    bit_generator.advance(draws)
+    advance(draws)
 
 
 def _dense_interactions(
@@ -103,6 +103,7 @@ def _blocked_items(
         keep, short = _first_distinct(draws, need)
         picked = [draws[row][keep[row]] for row in range(stop - start)] if len(short) else None
         for row in short:  # rare: too many repeats in the row; keep drawing from the same row
+            assert picked is not None  # built above whenever short is non-empty
             row_draws = draws[row]
             while True:
                 more = torch.multinomial(weights[row], 4 * n_draw, replacement=True, generator=gen).numpy()

@@ -40,12 +40,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from typing import TypeVar
 
 import pandas as pd
 import torch
 from torch import Tensor
 
 from mmrec.errors import ConfigError
+
+_IntLike = TypeVar("_IntLike", Tensor, int)  # the mixers work alike on int tensors and Python ints
 
 METRICS: tuple[str, ...] = ("recall", "ndcg", "precision", "map", "hit")
 DEFAULT_KS: tuple[int, ...] = (5, 10, 20, 50)
@@ -77,13 +80,13 @@ def _check_ks_metrics(ks: Iterable[int], metrics: Iterable[str]) -> tuple[tuple[
 
 
 # ------------------------------------------------------------------------------------------ tie-break keys
-def _mul32(x: Tensor | int, constant: int) -> Tensor | int:
+def _mul32(x: _IntLike, constant: int) -> _IntLike:
     """(x * constant) mod 2^32 for 0 <= x < 2^32 without int64 overflow (16-bit halves of the constant)."""
     low, high = constant & 0xFFFF, constant >> 16
     return (x * low + (((x * high) & 0xFFFF) << 16)) & _MASK32
 
 
-def _mix32(x: Tensor | int) -> Tensor | int:
+def _mix32(x: _IntLike) -> _IntLike:
     """Bijective 32-bit integer mixer (xor-shift/multiply finaliser) on tensors or Python ints < 2^32."""
     x = x ^ (x >> 16)
     x = _mul32(x, 0x7FEB352D)

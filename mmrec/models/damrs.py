@@ -118,6 +118,8 @@ class DAMRS(MultimodalRecommender):
     knocked-out features at test time), so there are no feature tables and no ``freeze_features``.
     """
 
+    adj: torch.Tensor  # buffers: declared for the type checker (register_buffer/register_derived)
+
     def __init__(
         self,
         data: GraphData,

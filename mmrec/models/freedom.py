@@ -30,6 +30,10 @@ class FREEDOM(MultimodalRecommender):
     """
 
     reads_feature_rows = True  # the tables are read by rows (the batch's items) only: sparse updates help
+    edge_users: torch.Tensor  # buffers: declared for the type checker (register_buffer/register_derived)
+    edge_items: torch.Tensor
+    adj: torch.Tensor
+    mm_adj: torch.Tensor
 
     def __init__(
         self,

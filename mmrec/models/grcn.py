@@ -44,6 +44,8 @@ class GRCN(MultimodalRecommender):
     Trainable parameters: ``(U + I)·d + Σ_m (U·C + (d_m + 1)·C) + (U + I)·M`` (+ ``I·Σ_m d_m`` when fine-tuned).
     """
 
+    to_directed: torch.Tensor  # buffers: declared for the type checker (register_buffer/register_derived)
+
     def __init__(
         self,
         data: GraphData,

@@ -14,13 +14,14 @@ import scipy.sparse as sp
 import torch
 
 from mmrec.data.datamodule import GraphData
+from mmrec.data.graphs import SparseMatrix
 from mmrec.errors import ConfigError
 from mmrec.models.base import Recommender
 
 BLOCK_BYTES = 2**27  # dense similarity rows computed at once (128 MiB)
 
 
-def topk_cosine(x: sp.spmatrix | np.ndarray | torch.Tensor, k: int, shrink: float = 0.0) -> torch.Tensor:
+def topk_cosine(x: SparseMatrix | np.ndarray | torch.Tensor, k: int, shrink: float = 0.0) -> torch.Tensor:
     """Sparse ``[n, n]`` float32 matrix holding, in row j, the cosine similarities of row j of ``x`` [n, d] to
     its ``k`` most similar other rows (positive similarities only; zero rows have no neighbours).
 

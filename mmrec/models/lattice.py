@@ -62,6 +62,8 @@ class LATTICE(MultimodalRecommender):
     ``ngcf`` with ``s = [d] + weight_size``).
     """
 
+    adj: torch.Tensor  # buffers: declared for the type checker (register_buffer/register_derived)
+
     def __init__(
         self,
         data: GraphData,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -59,6 +61,11 @@ class LGMRec(MultimodalRecommender):
     Trainable parameters: ``(U + I)·d + Σ_m d_m·(d + A)`` (+ ``I · Σ_m d_m`` with ``freeze_features=false``; the
     reference keeps the raw features frozen).
     """
+
+    adj: torch.Tensor  # buffers: declared for the type checker (register_buffer/register_derived)
+    # LGMRec's projections are bare weight matrices, not the base class's nn.Linear modules
+    projections: nn.ParameterDict  # pyright: ignore[reportIncompatibleVariableOverride]
+    hyperedges: nn.ParameterDict
 
     def __init__(
         self,
@@ -171,7 +178,7 @@ class LGMRec(MultimodalRecommender):
             h_users = F.dropout(h_users, drop, training=self.training)
             u, i = hypergraph_propagate(h_items, h_users, collab[self.n_users :], self.n_hyper_layers)
             hyper[m] = torch.cat([u, i])  # [U+I, d]
-        final = local + self.alpha * F.normalize(sum(hyper.values()), dim=1)
+        final = local + self.alpha * F.normalize(cast(torch.Tensor, sum(hyper.values())), dim=1)
         return final[: self.n_users], final[self.n_users :], hyper
 
     # ---- training and scoring ----------------------------------------------------------------------------------

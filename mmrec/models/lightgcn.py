@@ -20,6 +20,8 @@ class LightGCN(Recommender):
     Trainable parameters: ``(U + I) · d``.
     """
 
+    adj: torch.Tensor  # buffers: declared for the type checker (register_buffer/register_derived)
+
     def __init__(
         self,
         data: GraphData,

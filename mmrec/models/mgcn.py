@@ -48,6 +48,9 @@ class MGCN(MultimodalRecommender):
     the raw feature tables are fine-tuned — the reference; ``freeze_features=true`` freezes them).
     """
 
+    adj: torch.Tensor  # buffers: declared for the type checker (register_buffer/register_derived)
+    ui_block: torch.Tensor
+
     def __init__(
         self,
         data: GraphData,

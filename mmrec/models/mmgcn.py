@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -71,6 +72,8 @@ class MMGCN(MultimodalRecommender):
     + (L−1)·(2d² + d + c(d)) ]`` (+ ``(U+I)·d + U·Σ_m a_m`` for ``paper``; + ``I·Σ_m d_m`` when fine-tuned).
     """
 
+    id_embedding: torch.Tensor  # a parameter (paper) or a buffer (reference): set through _tensor
+
     def __init__(
         self,
         data: GraphData,
@@ -106,7 +109,7 @@ class MMGCN(MultimodalRecommender):
         self.preference = nn.ParameterDict() if trained else None
         for m in self.modality_names:
             p = nn.init.xavier_normal_(torch.rand(self.n_users, self.in_dims[m]))
-            if trained:
+            if self.preference is not None:  # trained
                 self.preference[m] = nn.Parameter(p)
             else:
                 self.register_buffer(f"preference_{m}", p)
@@ -162,7 +165,7 @@ class MMGCN(MultimodalRecommender):
             x[m] = F.normalize(torch.cat([self.user_preference(m), t], dim=0), dim=1)  # [U+I, a_m]
         for depth in range(self.n_layers):
             for m in self.modality_names:
-                layer = self.layers[m][depth]
+                layer = cast(_ModalLayer, cast(nn.ModuleList, self.layers[m])[depth])
                 if depth == 0 and self._fixed(m):
                     h = layer.conv(getattr(self, f"fixed_ax0_{m}"))  # (D⁻¹A x⁰) W1 = D⁻¹A (x⁰ W1)
                 else:

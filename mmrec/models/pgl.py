@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -53,6 +54,12 @@ class PGL(MultimodalRecommender):
     ``freeze_features=true`` freezes them).
     """
 
+    edge_users: torch.Tensor  # buffers: declared for the type checker (register_buffer/register_derived)
+    edge_items: torch.Tensor
+    adj: torch.Tensor
+    mm_adj: torch.Tensor
+    global_subgraph: torch.Tensor
+
     def __init__(
         self,
         data: GraphData,
@@ -98,11 +105,10 @@ class PGL(MultimodalRecommender):
         self.principal_fraction, self.svd_threshold = principal_fraction, svd_threshold
         self.reg_weight, self.dropout, self.temperature = reg_weight, dropout, temperature
         self.weights = item_graph_weights(self.modality_names, mm_image_weight, modality_weights)
-        self.user_embeddings = nn.ModuleDict(
-            {m: nn.Embedding(self.n_users, embedding_dim) for m in self.modality_names}
-        )
-        for emb in self.user_embeddings.values():
+        user_embeddings = {m: nn.Embedding(self.n_users, embedding_dim) for m in self.modality_names}
+        for emb in user_embeddings.values():
             nn.init.xavier_uniform_(emb.weight)
+        self.user_embeddings = nn.ModuleDict(user_embeddings)
         self.build_projections(embedding_dim)
         edge_users, edge_items = interaction_edges(data.train_matrix)
         self.register_buffer("edge_users", edge_users, persistent=False)
@@ -136,7 +142,9 @@ class PGL(MultimodalRecommender):
         items = torch.cat(
             [F.normalize(self.projections[m](self.features[m]()), dim=1) for m in self.modality_names], dim=1
         )  # [I, M·d]
-        users = torch.cat([self.user_embeddings[m].weight for m in self.modality_names], dim=1)  # [U, M·d]
+        users = torch.cat(
+            [cast(nn.Embedding, self.user_embeddings[m]).weight for m in self.modality_names], dim=1
+        )  # [U, M·d]
         h = propagate(self.mm_adj, items, self.n_mm_layers, combine="last")  # [I, M·d]
         u, i = bipartite_propagate(adj, users, items, self.n_ui_layers)
         return u, i + h
@@ -145,6 +153,7 @@ class PGL(MultimodalRecommender):
         users, pos, neg = batch["users"], batch["pos_items"], batch["neg_items"]
         if self.train_adj is None:
             self.on_epoch_start_hook()
+        assert self.train_adj is not None  # set by on_epoch_start_hook
         u_all, i_all = self.forward(self.train_adj)
         u, p, n = take_rows(u_all, users), take_rows(i_all, pos), take_rows(i_all, neg)
         loss = bpr_loss((u * p).sum(1), (u * n).sum(1))

@@ -4,6 +4,7 @@ recommendation."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -133,7 +134,7 @@ class SLMRec(MultimodalRecommender):
             {m: nn.Linear(self.dim, w) for m, w in zip(levels, widths, strict=True) if m in self.modality_names}
         )
         for lin in [*self.fac_chain, *self.fac_heads.values()]:
-            nn.init.xavier_uniform_(lin.weight)
+            nn.init.xavier_uniform_(cast(nn.Linear, lin).weight)
 
     def fac_loss(self, item_views: torch.Tensor) -> torch.Tensor:
         """FAC over the batch's items; ``item_views`` [B, M+1, d] (ID view first, then run modalities)."""
@@ -150,9 +151,11 @@ class SLMRec(MultimodalRecommender):
     def prepare(self, data: GraphData) -> None:
         self.graph = edge_graph_from_sparse(data.norm_adj()).to(self._device_hint())  # Â, CSR
         g, n_u, n_i = self.graph, self.n_users, self.n_items  # its two blocks: users ← items, items ← users
+        values = g.values
+        assert values is not None  # the normalised adjacency carries its values
         up = g.row < n_u
-        self.to_users = EdgeGraph(g.row[up], g.col[up] - n_u, (n_u, n_i), g.values[up])  # [U, I]
-        self.to_items = EdgeGraph(g.row[~up] - n_u, g.col[~up], (n_i, n_u), g.values[~up])  # [I, U]
+        self.to_users = EdgeGraph(g.row[up], g.col[up] - n_u, (n_u, n_i), values[up])  # [U, I]
+        self.to_items = EdgeGraph(g.row[~up] - n_u, g.col[~up], (n_i, n_u), values[~up])  # [I, U]
 
     def item_inputs(self) -> torch.Tensor:
         """The items' layer-0 inputs of all views side by side: [I, (M+1)·d] (ID view first)."""
@@ -219,7 +222,7 @@ class SLMRec(MultimodalRecommender):
         """(users [U or |users|, d], items [I or |items|, d]) from per-view outputs [U+I, M+1, d]; with
         ``users``/``items`` only those rows are fused (the batch during training)."""
         u, i = views[: self.n_users], views[self.n_users :]
-        if users is not None:
+        if users is not None and items is not None:
             u, i = take_rows(u, users), take_rows(i, items)
         return self.fuse_rows(u, i)
 
@@ -231,7 +234,8 @@ class SLMRec(MultimodalRecommender):
 
     def forward(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(users [U, d], items [I, d], per-view outputs [U+I, M+1, d])."""
-        views = self.propagate_views_shared(self.item_inputs())
+        # all nodes (no ids): one tensor [U+I, M+1, d]
+        views = cast(torch.Tensor, self.propagate_views_shared(self.item_inputs()))
         users, items = self.fuse(views)
         return users, items, views
 
@@ -257,6 +261,8 @@ class SLMRec(MultimodalRecommender):
         """``item_views`` [B, M+1, d]: the batch items' per-view outputs (FAC's input)."""
         if self.ssl_task == "FAC":
             return self.fac_loss(item_views)
+        if x is None:
+            raise ValueError(f"slmrec: ssl_task={self.ssl_task!r} needs the view inputs x")
         if self.ssl_task == "FD":
             return self._two_view_loss(x, x, users, items, self.dropout_rate)
         n_views = len(self.modality_names) + 1  # FM / FD+FM: two distinct masked views

@@ -69,6 +69,10 @@ class SMORE(MultimodalRecommender):
     ``freeze_features=true`` freezes them).
     """
 
+    adj: torch.Tensor  # buffers: declared for the type checker (register_buffer/register_derived)
+    ui_block: torch.Tensor
+    fusion_graph: torch.Tensor
+
     def __init__(
         self,
         data: GraphData,

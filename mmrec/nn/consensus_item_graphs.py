@@ -113,7 +113,7 @@ def consensus_knn_edges(
 
 
 def cooccurrence_knn_edges(
-    train: sp.spmatrix, k: int, min_count: int = 2, ties: str = "random", seed: int = 0
+    train: sp.csr_matrix, k: int, min_count: int = 2, ties: str = "random", seed: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Item–item behaviour edges: each item's top-``k`` co-interacted items with at least ``min_count`` common
     users, plus a self-loop per item. Returns (rows, cols) int64 CPU tensors.

@@ -40,6 +40,17 @@ class EdgeGraph(nn.Module):
     Optional constant ``values`` make ``spmm(x)`` a fixed normalised propagation.
     """
 
+    # buffers (registered in __init__; declared for the type checker, which sees Module.__getattr__ otherwise)
+    order: torch.Tensor
+    row: torch.Tensor
+    col: torch.Tensor
+    crow: torch.Tensor
+    t_perm: torch.Tensor
+    t_crow: torch.Tensor
+    t_col: torch.Tensor
+    ones: torch.Tensor
+    values: torch.Tensor | None
+
     def __init__(
         self, rows: torch.Tensor, cols: torch.Tensor, shape: tuple[int, int], values: torch.Tensor | None = None
     ):
@@ -68,6 +79,13 @@ class EdgeGraph(nn.Module):
     def nnz(self) -> int:
         return int(self.row.numel())
 
+    def _values(self, values: torch.Tensor | None, operation: str) -> torch.Tensor:
+        """``values``, else the stored constant values; an error when there are neither."""
+        v = self.values if values is None else values
+        if v is None:
+            raise ValueError(f"EdgeGraph.{operation} needs edge values (none stored)")
+        return v
+
     # ---- raw kernels (no autograd) --------------------------------------------------------------------------
     def _csr(self, values: torch.Tensor) -> torch.Tensor:
         return torch.sparse_csr_tensor(self.crow, self.col, values, self.shape, check_invariants=False)
@@ -87,10 +105,7 @@ class EdgeGraph(nn.Module):
     # ---- differentiable operations ---------------------------------------------------------------------------
     def spmm(self, x: torch.Tensor, values: torch.Tensor | None = None) -> torch.Tensor:
         """``A(values) @ x``: [n_rows, d] from x [n_cols, d] and values [nnz] (stored order; default: constant)."""
-        v = self.values if values is None else values
-        if v is None:
-            raise ValueError("EdgeGraph.spmm needs edge values (none stored)")
-        return _SpMM.apply(self, v, x)
+        return _SpMM.apply(self, self._values(values, "spmm"), x)
 
     def sddmm(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """Edge scores ``⟨a[row], b[col]⟩``: [nnz] from a [n_rows, d], b [n_cols, d]."""
@@ -107,11 +122,11 @@ class EdgeGraph(nn.Module):
         return e / (take_rows(z, self.row) + eps)
 
     def row_sums(self, values: torch.Tensor | None = None) -> torch.Tensor:
-        v = self.values if values is None else values
+        v = self._values(values, "row_sums")
         return torch.segment_reduce(v, "sum", offsets=self.crow, axis=0)
 
     def to_dense(self, values: torch.Tensor | None = None) -> torch.Tensor:
-        v = self.values if values is None else values
+        v = self._values(values, "to_dense")
         out = torch.zeros(self.shape, dtype=v.dtype, device=v.device)
         out[self.row, self.col] = v
         return out
@@ -150,7 +165,7 @@ class _SDDMM(torch.autograd.Function):
         return None, g_a, g_b
 
 
-def interaction_edges(train: sp.spmatrix) -> tuple[torch.Tensor, torch.Tensor]:
+def interaction_edges(train: sp.csr_matrix) -> tuple[torch.Tensor, torch.Tensor]:
     """(users, items) int64 of the training interactions (each (u, i) pair once)."""
     coo = sp.coo_matrix(train)
     coo.sum_duplicates()
@@ -177,7 +192,7 @@ def edge_graph_from_sparse(adj: torch.Tensor) -> EdgeGraph:
     return EdgeGraph(rows, cols, (int(adj.shape[0]), int(adj.shape[1])), adj.values())
 
 
-def normalized_bipartite_edge_graph(train: sp.spmatrix, norm: str = "sym") -> EdgeGraph:
+def normalized_bipartite_edge_graph(train: sp.csr_matrix, norm: str = "sym") -> EdgeGraph:
     """The user–item graph of ``train`` [U, I] as an :class:`EdgeGraph` on ``U + I`` nodes, normalised
     ``D^-½ A D^-½`` (``norm="sym"``: PyG/MMRec ``aggr="add"``) or ``D⁻¹ A`` (``"mean"``: ``aggr="mean"``)."""
     if norm not in ("sym", "mean"):

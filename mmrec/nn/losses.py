@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 
@@ -14,13 +16,14 @@ def bpr_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor) -> torch.Tensor
 def l2_reg(*tensors: torch.Tensor) -> torch.Tensor:
     """``Σ ||t||² / 2 / batch``: the squared-L2 regulariser on batch embeddings (LightGCN, FREEDOM, ...)."""
     batch = tensors[0].shape[0]
-    return sum(t.pow(2).sum() for t in tensors) / 2.0 / batch
+    # builtins.sum is typed int | T: a sum of tensors is a tensor
+    return cast(torch.Tensor, sum(t.pow(2).sum() for t in tensors)) / 2.0 / batch
 
 
 def emb_norm_reg(*tensors: torch.Tensor) -> torch.Tensor:
     """MMRec's ``EmbLoss``: ``Σ ||t||₂ / batch`` (Frobenius norms, not squared)."""
     batch = tensors[-1].shape[0]
-    return sum(torch.norm(t, p=2) for t in tensors) / batch
+    return cast(torch.Tensor, sum(torch.norm(t, p=2) for t in tensors)) / batch
 
 
 def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -61,7 +61,7 @@ def check_spectral_config(svd_rank: int, fraction: float) -> int:
     return n
 
 
-def normalized_interactions(train: sp.spmatrix) -> sp.csr_matrix:
+def normalized_interactions(train: sp.csr_matrix) -> sp.csr_matrix:
     """``R̃ = D_u^-1/2 R D_i^-1/2`` [U, I] of the binary training matrix (empty rows/columns stay empty)."""
     r = sp.csr_matrix((sp.csr_matrix(train) > 0).astype(np.float64))
     du = np.asarray(r.sum(axis=1)).ravel()
@@ -88,7 +88,7 @@ def leading_singular_triplets(m: sp.csr_matrix, k: int, seed: int = 0) -> tuple[
 
 
 def global_principal_subgraph(
-    train: sp.spmatrix,
+    train: sp.csr_matrix,
     svd_rank: int = 64,
     fraction: float = 0.25,
     threshold: float = 1e-3,

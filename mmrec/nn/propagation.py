@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from mmrec.nn.sparse_ops import sparse_mm
+from mmrec.nn.sparse_ops import Adjacency, sparse_mm
 
 
-def propagate(adj: torch.Tensor, x: torch.Tensor, n_layers: int, combine: str = "mean") -> torch.Tensor:
+def propagate(adj: Adjacency, x: torch.Tensor, n_layers: int, combine: str = "mean") -> torch.Tensor:
     """LightGCN propagation: ``combine([x, Âx, Â²x, ..., Â^L x])``.
 
     Args:
@@ -29,7 +29,7 @@ def propagate(adj: torch.Tensor, x: torch.Tensor, n_layers: int, combine: str = 
 
 
 def bipartite_propagate(
-    adj: torch.Tensor, user_emb: torch.Tensor, item_emb: torch.Tensor, n_layers: int, combine: str = "mean"
+    adj: Adjacency, user_emb: torch.Tensor, item_emb: torch.Tensor, n_layers: int, combine: str = "mean"
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Propagate [users; items] over the user–item graph and split back: ([U, d], [I, d])."""
     out = propagate(adj, torch.cat([user_emb, item_emb], dim=0), n_layers, combine)

@@ -11,6 +11,7 @@ the cache can never go stale). A matrix whose values require gradients runs as a
 from __future__ import annotations
 
 import warnings
+from typing import TypeAlias
 
 import torch
 
@@ -21,7 +22,7 @@ warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta 
 
 def _csr(adj: torch.Tensor, transpose: bool = False) -> torch.Tensor:
     """The CSR form of a COO matrix (or of its transpose, only built once a backward needs it), kept on it."""
-    cache = adj.__dict__.setdefault("_mmrec_csr", {})
+    cache: dict[bool, torch.Tensor] = vars(adj).setdefault("_mmrec_csr", {})
     if transpose not in cache:
         with torch.inference_mode(False):  # normal tensors, usable in later training steps too
             coo = adj.coalesce()
@@ -40,9 +41,13 @@ class _FixedSpMM(torch.autograd.Function):
         return None, _csr(ctx.adj, transpose=True) @ grad.contiguous()
 
 
-def sparse_mm(adj: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``adj @ x``: adj a fixed sparse [n, m] matrix (torch sparse, or anything with ``.spmm``), x [m, d]."""
-    if hasattr(adj, "spmm"):
+Adjacency: TypeAlias = "torch.Tensor | EdgeGraph"
+"""A graph operand: a torch sparse (or dense) matrix, or an :class:`EdgeGraph`."""
+
+
+def sparse_mm(adj: Adjacency, x: torch.Tensor) -> torch.Tensor:
+    """``adj @ x``: adj a fixed sparse [n, m] matrix (torch sparse, or an :class:`EdgeGraph`), x [m, d]."""
+    if isinstance(adj, EdgeGraph):
         return adj.spmm(x)
     if adj.layout != torch.sparse_coo:
         return torch.sparse.mm(adj, x)

@@ -24,6 +24,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from mmrec.confdict import to_dict
 from mmrec.errors import ConfigError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.=@+()\-]")
@@ -57,7 +58,7 @@ def knockout_label(knockout: Any) -> tuple[str, str]:
     """(name, phase) of a knockout config node; the name as :class:`mmrec.features.knockout.Knockout` gives it."""
     if knockout is None:
         return "none", "train"
-    node = OmegaConf.to_container(knockout, resolve=True) if isinstance(knockout, DictConfig) else dict(knockout)
+    node = to_dict(knockout, resolve=True) if isinstance(knockout, DictConfig) else dict(knockout)
     phase = str(node.get("phase") or "train").lower()
     raw = node.get("spec", "none")
     if raw is None or (isinstance(raw, str) and raw.strip().lower() in ("", "none", "null", "~")):

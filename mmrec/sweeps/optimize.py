@@ -23,7 +23,7 @@ import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 import optuna
@@ -138,7 +138,7 @@ def open_study(plan: StudyPlan) -> optuna.Study:
         study = optuna.create_study(
             storage=storage,
             study_name=plan.name,
-            direction=plan.direction,
+            direction=cast(Literal["minimize", "maximize"], plan.direction),  # optuna checks the string
             load_if_exists=True,
             pruner=build_pruner(plan.pruner),
         )

@@ -27,9 +27,9 @@ import sys
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
 from mmrec import credentials
+from mmrec.confdict import to_dict
 from mmrec.config import available_modalities
 from mmrec.errors import ConfigError
 from mmrec.sweeps import repeat
@@ -69,7 +69,7 @@ def plan(overrides: list[str], config_dir: Path = REPO_CONF) -> dict:
     study = cfg.get("knockout_study")
     if study is None:
         raise ConfigError("no knockout_study block: add experiment=knockout_study (or your own experiment)")
-    study = OmegaConf.to_container(study, resolve=True)
+    study = to_dict(study, resolve=True)
     specs = condition_specs(list(study["conditions"]), available_modalities(cfg), study.get("only_strategy", "noise"))
     models = list(study["models"])
     sweep = [

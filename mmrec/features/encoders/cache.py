@@ -124,9 +124,9 @@ class FeatureCache:
                     vecs, ok = (
                         result if isinstance(result, tuple) else (result, torch.ones(len(positions), dtype=torch.bool))
                     )
-                    for j, i in enumerate(positions):
+                    for j, h in enumerate(first_position):  # the hashes of ``positions``, in order
                         if bool(ok[j]):
-                            computed[hashes[i]] = vecs[j].detach().float().cpu()
+                            computed[h] = vecs[j].detach().float().cpu()
                         else:
                             failed += 1
                     self._merge(computed)

@@ -34,6 +34,9 @@ from mmrec.features.encoders.efficientnet import (
     load_efficientnet_lite0,
     preprocess,
 )
+from mmrec.features.encoders.efficientnet import (
+    EfficientNetLite0 as _EfficientNetLite0Net,
+)
 from mmrec.features.encoders.hf import HFBundle, pooled
 from mmrec.features.encoders.modality import (
     Gathered,
@@ -146,7 +149,7 @@ class EfficientNetLite0(_ImageEncoder):
     ):
         super().__init__(name, modality, batch_size, device, on_corrupt, column)
         self.weights = str(weights) if weights else None
-        self._model: torch.nn.Module | None = None
+        self._model: _EfficientNetLite0Net | None = None
 
     def weights_path(self) -> Path:
         return Path(self.weights) if self.weights else default_weights_path()
@@ -156,10 +159,12 @@ class EfficientNetLite0(_ImageEncoder):
         return ("efficientnet-lite0", model_fingerprint(str(self.weights_path())), preprocessing)
 
     @property
-    def model(self) -> torch.nn.Module:
+    def model(self) -> _EfficientNetLite0Net:
         if self._model is None:
             model = load_efficientnet_lite0(self.weights_path())
-            self._model = model.to(self.device, memory_format=torch.channels_last).eval()
+            # Module.to accepts memory_format (documented); torch's overloads leave it out
+            model.to(self.device, memory_format=torch.channels_last)  # pyright: ignore[reportCallIssue]
+            self._model = model.eval()
         return self._model
 
     @torch.inference_mode()

@@ -55,8 +55,9 @@ def item_ids(dataset: Dataset) -> list[str]:
     items = dataset.items
     if items is not None and "item_id" in items.columns:
         return [str(x) for x in items["item_id"].tolist()]
-    if getattr(dataset, "item_ids", None) is not None:
-        return [str(x) for x in dataset.item_ids]
+    raw_ids = getattr(dataset, "item_ids", None)
+    if raw_ids is not None:
+        return [str(x) for x in raw_ids]
     return [str(i) for i in range(len(items) if items is not None else dataset.n_items)]
 
 

@@ -47,8 +47,9 @@ def _as_text(value: Any) -> str:
         return ", ".join(_as_text(v) for v in value if not is_blank(v))
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    if hasattr(value, "item") and not isinstance(value, str):  # numpy scalars
-        return _as_text(value.item())
+    item = getattr(value, "item", None)
+    if item is not None and not isinstance(value, str):  # numpy scalars
+        return _as_text(item())
     return str(value).strip()
 
 

@@ -26,6 +26,7 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 
 from mmrec.cache import atomic_write_bytes, atomic_write_text
+from mmrec.data.graphs import SparseMatrix
 from mmrec.errors import ConfigError
 
 EmbedFn = Callable[[list[str]], np.ndarray]
@@ -171,7 +172,7 @@ def build_vocabulary(
 
 
 def save_attribute_matrix(
-    matrix: sp.spmatrix, vocabulary: AttributeVocabulary, path: str | Path, item_ids: Sequence[str] | None = None
+    matrix: SparseMatrix, vocabulary: AttributeVocabulary, path: str | Path, item_ids: Sequence[str] | None = None
 ) -> Path:
     """Write ``<path>.npz`` (scipy.sparse) and ``<path>.columns.json`` (vocabulary, item ids), atomically."""
     path = Path(path).with_suffix(".npz")
@@ -187,4 +188,5 @@ def save_attribute_matrix(
 def load_attribute_matrix(path: str | Path) -> tuple[sp.csr_matrix, dict[str, Any]]:
     path = Path(path).with_suffix(".npz")
     meta = json.loads(path.with_suffix(".columns.json").read_text(encoding="utf-8"))
-    return sp.load_npz(path).tocsr(), meta
+    # load_npz gives a csr/coo matrix; scipy-stubs' return type (_data_matrix) lacks tocsr
+    return sp.load_npz(path).tocsr(), meta  # pyright: ignore[reportAttributeAccessIssue]

@@ -99,7 +99,7 @@ def embed_batch(
         _require(None)
     pooled = pool_hidden_states(hidden, attention_mask, pooling, token_mask)
     if pooling == "image":
-        ok = (token_mask & attention_mask.bool()).any(dim=1)
+        ok = (_require(token_mask) & attention_mask.bool()).any(dim=1)
     else:
         ok = torch.ones(hidden.shape[0], dtype=torch.bool, device=hidden.device)
     return pooled, ok

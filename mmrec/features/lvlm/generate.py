@@ -139,6 +139,7 @@ class GenerationStore:
                     chunk = group[start : start + batch_size]
                     answers = generate(chunk)
                     for c, raw in zip(chunk, answers, strict=True):
+                        assert c.key is not None  # only items with content are generated for
                         records[c.key] = {
                             "item_id": c.item_id,
                             "item_key": c.key,

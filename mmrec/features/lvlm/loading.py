@@ -15,7 +15,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -128,7 +128,7 @@ def _image_backend_kwargs() -> dict[str, Any]:
     return {"backend": "pil"} if major >= 5 else {"use_fast": False}
 
 
-def _without_video(cls: type) -> type:
+def _without_video(cls: type[Any]) -> type[Any]:
     """The processor class ``cls`` minus its video sub-processor (same name, so it saves and loads alike)."""
     if "video_processor" not in inspect.signature(cls.__init__).parameters:
         return cls
@@ -136,7 +136,8 @@ def _without_video(cls: type) -> type:
     def __init__(
         self: Any, image_processor: Any = None, tokenizer: Any = None, chat_template: Any = None, **kwargs: Any
     ) -> None:
-        cls.__init__(self, image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
+        init: Any = cls.__init__  # the processor's own __init__ (its signature varies by class)
+        init(self, image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
 
     return type(cls.__name__, (cls,), {"__init__": __init__, "__module__": cls.__module__})
 
@@ -157,7 +158,7 @@ def _processor_class(name: str, revision: str | None) -> type:
         if cls is not None:
             return cls
     config = AutoConfig.from_pretrained(name, revision=revision)
-    return PROCESSOR_MAPPING[type(config)]
+    return cast(type, PROCESSOR_MAPPING[type(config)])  # the lazy mapping's values are classes
 
 
 def load_processor(spec: LVLMSpec) -> Any:

@@ -69,7 +69,12 @@ def _tokenizer(vocab_size: int) -> Any:
 
     model = json.loads(_bpe(vocab_size, SPECIAL_TOKENS).to_str())["model"]
     merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
-    return Qwen2Tokenizer(vocab=model["vocab"], merges=merges, additional_special_tokens=list(SPECIAL_TOKENS[1:]))
+    # merges as pairs: the tokenizer takes them at runtime, its annotation says list[str]
+    return Qwen2Tokenizer(
+        vocab=model["vocab"],
+        merges=merges,  # pyright: ignore[reportArgumentType]
+        additional_special_tokens=list(SPECIAL_TOKENS[1:]),
+    )
 
 
 def build_tiny_qwen2vl(folder: str | Path, seed: int = 0, vocab_size: int = 512, max_image_side: int = 32) -> Path:
@@ -212,7 +217,8 @@ def build_tiny_idefics3(folder: str | Path, seed: int = 0, vocab_size: int = 512
         },
         scale_factor=scale,
         image_token_id=ids["<image>"],
-        pad_token_id=ids["<|endoftext|>"],
+        # the config takes pad_token_id through **kwargs (PretrainedConfig); its typed signature omits it
+        pad_token_id=ids["<|endoftext|>"],  # pyright: ignore[reportCallIssue]
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
