@@ -22,8 +22,6 @@ class VBPR(MultimodalRecommender):
     Trainable parameters: ``2dU + dI + (F + 1)d`` (+ ``I + F`` for ``paper``), ``F = Σ_m d_m``.
     """
 
-    content: torch.Tensor  # buffers: declared for the type checker (register_buffer/register_derived)
-
     def __init__(
         self,
         data: GraphData,
