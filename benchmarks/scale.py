@@ -203,8 +203,8 @@ def exponents(rows: list[dict], q: str) -> tuple[float, float] | None:
     X = np.column_stack(
         [np.ones(len(rows)), [np.log(r["n_users"]) for r in rows], [np.log(r["n_items"]) for r in rows]]
     )
-    if np.linalg.matrix_rank(X) < 3:
-        return None
+    if np.linalg.matrix_rank(X) < 3 or np.linalg.cond(X[:, 1:] - X[:, 1:].mean(0)) > 20:
+        return None  # the sizes move both axes together: the two exponents are not identified
     coef = np.linalg.lstsq(X, np.log([r[q] for r in rows]), rcond=None)[0]
     return float(coef[1]), float(coef[2])
 
@@ -248,7 +248,11 @@ def report(rows: list[dict]) -> None:
             both = exponents(sel, q)
             cells = exponent([r["n_users"] * r["n_items"] for r in sel], [r[q] for r in sel])
             axes = f"users {both[0]:.2f}, items {both[1]:.2f}; " if both else ""
-            print(f"  {name:>9} {q:>12}: {axes}users×items {fmt(cells, '.2f')} ({len(sel)} sizes)")
+            per_users = exponent([r["n_users"] for r in sel], [r[q] for r in sel])
+            print(
+                f"  {name:>9} {q:>12}: {axes}users×items {fmt(cells, '.2f')}, users alone {fmt(per_users, '.2f')}"
+                f" ({len(sel)} sizes)"
+            )
     knn = [r for r in rows if r.get("knn") and "error" not in r]
     if knn:
         print(f"\n{'kNN items':>10} {'modality':>8} {'method':>7} {'seconds':>8} {'recall@10':>9} {'load':>5}")

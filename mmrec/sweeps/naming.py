@@ -11,6 +11,8 @@ name spells every key, separated by ``__``::
 - ``freeze=``: ``model.freeze_features`` (``true``/``false``; ``default`` when the model has no such switch or
   it is null).
 - ``protocol=``: ``protocol_name`` (``ours``; ``mmrec`` with ``protocol=mmrec``), else ``default``.
+- ``tables=``: only when ``model.feature_dtype`` / ``model.feature_updates`` differ from float32 / dense
+  (``tables=bfloat16+sparse``), so a half-precision run never shares a study with a float32 one.
 
 Only ``[A-Za-z0-9_.=@+()-]`` survive in a name (anything else becomes ``-``), so names are safe as folder
 names and Hydra override values. ``hydra.sweeper.study_name`` may instead be a template resolved against each
@@ -27,6 +29,8 @@ from omegaconf import DictConfig, OmegaConf
 from mmrec.confdict import to_dict
 from mmrec.errors import ConfigError
 
+# Feature-table options (model.feature_dtype / feature_updates): named only when they differ from these.
+TABLE_DEFAULTS = {"feature_dtype": "float32", "feature_updates": "dense"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.=@+()\-]")
 # The knockout parameters that are part of the condition when they differ from these defaults.
 _KNOCKOUT_DEFAULTS = {"noise_mean": 1.0, "noise_std": 0.1, "constant_value": 1.0}
@@ -91,6 +95,11 @@ def condition(cfg: DictConfig) -> dict[str, Any]:
     """The condition of a job config: what makes two runs comparable (or not)."""
     name, phase = knockout_label(OmegaConf.select(cfg, "knockout", default=None))
     freeze = _select(cfg, "model.freeze_features", "freeze_features")
+    tables = {  # feature-table options, part of the condition only when not the default (names stay as before)
+        key: str(value)
+        for key, default in TABLE_DEFAULTS.items()
+        if (value := _select(cfg, f"model.{key}", key)) is not None and str(value) != default
+    }
     return {
         "dataset": str(_select(cfg, "dataset.name", default=_choice(cfg, "dataset") or "unknown")),
         "model": str(_select(cfg, "model.name", default=_choice(cfg, "model") or "unknown")),
@@ -99,6 +108,7 @@ def condition(cfg: DictConfig) -> dict[str, Any]:
         "knockout_phase": phase,
         "freeze_features": None if freeze is None else bool(freeze),
         "protocol": str(_select(cfg, "protocol_name", "protocol.name", default=_choice(cfg, "protocol") or "default")),
+        **tables,
     }
 
 
@@ -113,6 +123,9 @@ def name_from_condition(cond: dict[str, Any]) -> str:
         f"freeze={freeze_text}",
         f"protocol={cond['protocol']}",
     ]
+    tables = [str(cond[key]) for key in TABLE_DEFAULTS if key in cond]
+    if tables:
+        parts.append("tables=" + "+".join(tables))
     return "__".join(sanitize(str(p)) for p in parts)
 
 

@@ -108,3 +108,15 @@ def test_protocol_preset_changes_the_study_name() -> None:
     # has to come before the optional protocol/experiment/hparams_search entries of the defaults list).
     ours, mmrec = _names([["model=vbpr"], ["model=vbpr", "protocol=mmrec"]])
     assert ours.endswith("protocol=ours") and mmrec.endswith("protocol=mmrec")
+
+
+def test_feature_table_options_part_of_the_condition_only_when_not_default() -> None:
+    plain = study_name(cfg())
+    assert study_name(cfg(**{"model.feature_dtype": "float32", "model.feature_updates": "dense"})) == plain
+    assert "feature_dtype" not in condition(cfg(**{"model.feature_dtype": "float32"}))
+    half = study_name(cfg(**{"model.feature_dtype": "bfloat16"}))
+    both = study_name(cfg(**{"model.feature_dtype": "float16", "model.feature_updates": "sparse"}))
+    assert half == plain + "__tables=bfloat16"
+    assert both == plain + "__tables=float16+sparse"
+    assert condition(cfg(**{"model.feature_updates": "sparse"}))["feature_updates"] == "sparse"
+    check_name(both)
