@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import pandas as pd
 
@@ -13,12 +15,12 @@ def k_core(df: pd.DataFrame, k: int, user: str = "user", item: str = "item") -> 
     if k <= 1:
         return df
     while True:
-        ucount = df.groupby(user)[item].transform("size")
-        icount = df.groupby(item)[user].transform("size")
+        ucount = cast(pd.Series, df.groupby(user)[item].transform("size"))
+        icount = cast(pd.Series, df.groupby(item)[user].transform("size"))
         keep = (ucount >= k) & (icount >= k)
         if keep.all():
             return df
-        df = df[keep]
+        df = df.loc[keep]
 
 
 def remap_ids(df: pd.DataFrame, user: str = "user", item: str = "item") -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
@@ -70,7 +72,7 @@ def split_per_user(
         order = np.lexsort((key, users))
     sorted_users = users[order]
     _, starts, counts = np.unique(sorted_users, return_index=True, return_counts=True)
-    n_train, n_val, _ = split_counts(counts, tuple(ratios), min_interactions)
+    n_train, n_val, _ = split_counts(counts, ratios, min_interactions)
     position = np.arange(len(df)) - np.repeat(starts, counts)  # rank of each row within its user
     label_sorted = np.zeros(len(df), dtype=np.int64)
     label_sorted[position >= np.repeat(n_train, counts)] = 1
