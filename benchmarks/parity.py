@@ -57,7 +57,8 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "ref": {"n_ui_layers": 4, "image_knn_k": 40, "text_knn_k": 15, "reg_weight": 1e-4, "dropout_rate": 0.1},
         "ours": {},
     },
-    "pgl": {"mmrec": "PGL", "ref": {"reg_weight": 0.0, "dropout": 0.2, "mode": "local"}, "ours": {}},
+    # PGL's mode stays at PGL.yaml's first grid value, 'local' (``--mode`` would be read as ``--model``).
+    "pgl": {"mmrec": "PGL", "ref": {"reg_weight": 0.0, "dropout": 0.2}, "ours": {}},
     "lgmrec": {"mmrec": "LGMRec", "ref": {}, "ours": {}},
     "damrs": {"mmrec": "DAMRS", "ref": {}, "ours": {}},
     "dualgnn": {"mmrec": "DualGNN", "ref": {"reg_weight": 0.1, "learning_rate": 1e-3, "aggr_mode": "add"}, "ours": {}},
@@ -94,10 +95,6 @@ def _sha(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()[:16]
-
-
-def _yaml_value(v: Any) -> str:
-    return json.dumps(v) if isinstance(v, (list, dict, str)) else repr(v)
 
 
 # ---- MMRec checkout ------------------------------------------------------------------------------------------
@@ -218,7 +215,7 @@ def run_mmrec_side(
 ) -> dict[str, Any]:
     s = SETTINGS[model]
     args = [python, str(checkout / "src" / "run_fixed.py"), "-m", s["mmrec"], "-d", dataset, f"--seed={seed}"]
-    args += [f"--{k}={_yaml_value(v)}" for k, v in s["ref"].items()]
+    args += parity_lib.runner_overrides(s["ref"])
     if epochs is not None:
         args += [f"--epochs={epochs}", "--stopping_step=1000000"]
     args.append(f"--use_gpu={'True' if device == 'cuda' else 'False'}")
@@ -262,7 +259,7 @@ def run_ours_side(
         f"+callbacks.epoch_timer.path={timer}",
         f"trainer.accelerator={'gpu' if device == 'cuda' else 'cpu'}",
     ]
-    args += [f"model.{k}={_yaml_value(v)}" for k, v in s["ours"].items()]
+    args += [f"model.{k}={parity_lib.yaml_value(v)}" for k, v in s["ours"].items()]
     if epochs is not None:
         args += [f"trainer.max_epochs={epochs}", "callbacks.early_stopping.patience=1000000"]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), str(ROOT), os.environ.get("PYTHONPATH", "")]))

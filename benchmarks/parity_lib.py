@@ -7,6 +7,7 @@ A *record* is one run of one side: ``{"side", "model", "dataset", "seed", "test"
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import statistics
@@ -33,6 +34,28 @@ class LogRun:
     epochs: dict[int, dict[str, Any]] = field(default_factory=dict)
     best_epoch: int | None = None
     nan_loss: bool = False
+
+
+# run_fixed.py's own options. argparse accepts any unambiguous prefix of a long option, so a config key that is
+# a prefix of one of these (PGL's ``mode`` of ``model``) would be read as that option instead of as an override.
+RUNNER_OPTIONS = ("model", "dataset", "threads", "grid")
+
+
+def runner_overrides(setting: dict[str, Any]) -> list[str]:
+    """``--key=value`` arguments for run_fixed.py; refuses keys argparse would read as its own options."""
+    clash = sorted(k for k in setting if any(opt.startswith(k) for opt in RUNNER_OPTIONS))
+    if clash:
+        raise ValueError(
+            f"MMRec setting key(s) {clash} abbreviate run_fixed.py's own options {RUNNER_OPTIONS}: argparse would "
+            "take them as those options. Leave the key at MMRec's yaml value (run_fixed.py keeps a grid key's first "
+            "value) or edit the model's yaml in the checkout."
+        )
+    return [f"--{k}={yaml_value(v)}" for k, v in setting.items()]
+
+
+def yaml_value(v: Any) -> str:
+    """A value as a YAML/Hydra literal: JSON for strings and containers, repr for numbers and booleans."""
+    return json.dumps(v) if isinstance(v, (list, dict, str)) else repr(v)
 
 
 def parse_mmrec_log(text: str) -> list[LogRun]:

@@ -136,3 +136,21 @@ def test_summary_gap_table_and_verdict() -> None:
     v = parity_lib.verdict(list(rows.values()))
     assert v["failing"] == ["freedom"]  # vbpr's gap is small and untested
     assert (v["n_below"], v["n_models"]) == (2, 2)  # vbpr: 0.0205 < mean(0.020, 0.022)
+
+
+def test_runner_overrides_refuse_keys_argparse_reads_as_the_runners_options() -> None:
+    # run_fixed.py parses --model with argparse, whose prefix matching takes --mode=local as --model=local.
+    assert parity_lib.runner_overrides({"dropout": 0.2, "mode_x": "a"}) == ["--dropout=0.2", '--mode_x="a"']
+    with pytest.raises(ValueError, match="mode"):
+        parity_lib.runner_overrides({"reg_weight": 0.0, "mode": "local"})
+
+
+def test_no_shipped_setting_abbreviates_a_runner_option() -> None:
+    spec = importlib.util.spec_from_file_location(
+        "parity_harness", Path(__file__).resolve().parents[2] / "benchmarks" / "parity.py"
+    )
+    harness = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(harness)
+    for model, setting in harness.SETTINGS.items():
+        parity_lib.runner_overrides(setting["ref"])  # raises on a clash
+        assert setting["mmrec"], model
