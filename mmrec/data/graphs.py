@@ -5,7 +5,7 @@ All built with torch / scipy sparse primitives; kNN graphs in row chunks so no d
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from typing import TypeAlias, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -34,12 +34,13 @@ def sym_norm(a: SparseMatrix) -> sp.csr_matrix:
     nz = deg > 0
     inv[nz] = deg[nz] ** -0.5
     d = sp.diags(inv)
-    return (d @ a @ d).tocsr()
+    return sp.csr_matrix(d @ a @ d)
 
 
 def bipartite_adjacency(train: sp.csr_matrix) -> sp.csr_matrix:
     """The (users + items) square adjacency [[0, R], [Rᵀ, 0]]."""
-    return sp.bmat([[None, train], [train.T, None]], format="csr", dtype=np.float32)
+    # format="csr" makes bmat return a csr_matrix; the stubs only promise some sparse matrix.
+    return cast(sp.csr_matrix, sp.bmat([[None, train], [train.T, None]], format="csr", dtype=np.float32))
 
 
 def normalized_bipartite(train: sp.csr_matrix) -> torch.Tensor:
@@ -52,7 +53,7 @@ def row_normalized_bipartite(train: sp.csr_matrix) -> torch.Tensor:
     a = bipartite_adjacency(train)
     deg = np.asarray(a.sum(axis=1)).ravel()
     inv = (deg > 0) / deg.clip(min=1)
-    return scipy_to_torch(sp.diags(inv.astype("float32")) @ a)
+    return scipy_to_torch(sp.csr_matrix(sp.diags(inv.astype("float32")) @ a))
 
 
 def self_loop_row_normalized_bipartite(train: sp.csr_matrix) -> torch.Tensor:
