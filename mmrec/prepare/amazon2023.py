@@ -130,13 +130,15 @@ def prepare_amazon2023(ctx: PrepareContext, out: Path) -> dict[str, Any]:
     meta: dict[str, dict[str, Any]] = {}
     for record in _iter_jsonl(meta_path, meta_stats):
         key = record.get("parent_asin") or record.get("asin")
-        if key in wanted and key not in meta:
+        if isinstance(key, str) and key in wanted and key not in meta:
             meta[key] = record
 
     items: list[dict[str, Any]] = []
     for item in item_ids:
         record = meta.get(item, {})
-        details = record.get("details") if isinstance(record.get("details"), dict) else {}
+        details = record.get("details")
+        if not isinstance(details, dict):
+            details = {}
         brand = details.get("Brand") or record.get("store")
         items.append(
             {

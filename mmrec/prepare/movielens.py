@@ -77,16 +77,16 @@ def _ml100k(zf: zipfile.ZipFile, archive: Path) -> tuple[pd.DataFrame, list[dict
     movies = _read_table(_member(zf, archive, "u.item"), b"|", cols, archive, "u.item")
     flags = movies[[f"g{i}" for i in range(len(genres))]].to_numpy() == "1"  # [n_items, n_genres]
     items = []
-    for row, row_flags in zip(movies.itertuples(index=False), flags):
-        title, year = split_title_year(row.title)
+    for row, row_flags in zip(movies.to_dict("records"), flags):
+        title, year = split_title_year(row["title"])
         items.append(
             {
-                "item_id": row.item_id,
+                "item_id": row["item_id"],
                 "title": title,
                 "year": year,
-                "release_date": row.release_date or None,
+                "release_date": row["release_date"] or None,
                 "genres": [g for g, on in zip(genres, row_flags) if on],
-                "imdb_url": row.imdb_url or None,
+                "imdb_url": row["imdb_url"] or None,
                 "image": None,
             }
         )
@@ -106,14 +106,14 @@ def _ml1m(zf: zipfile.ZipFile, archive: Path) -> tuple[pd.DataFrame, list[dict[s
         _member(zf, archive, "movies.dat"), b"::", ["item_id", "title", "genres"], archive, "movies.dat"
     )
     items = []
-    for row in movies.itertuples(index=False):
-        title, year = split_title_year(row.title)
+    for row in movies.to_dict("records"):
+        title, year = split_title_year(row["title"])
         items.append(
             {
-                "item_id": row.item_id,
+                "item_id": row["item_id"],
                 "title": title,
                 "year": year,
-                "genres": [g for g in row.genres.split("|") if g],
+                "genres": [g for g in row["genres"].split("|") if g],
                 "image": None,
             }
         )
