@@ -425,7 +425,7 @@ def _train_and_test(job: Job) -> float:
         record["paths"]["val_curve"] = "val_curve.csv"
         col = cfg.monitor
         idx = curve[col].idxmax()
-        best_value, best_epoch = float(curve.at[idx, col]), int(curve.at[idx, "epoch"])
+        best_value, best_epoch = float(cast(Any, curve.at[idx, col])), int(cast(Any, curve.at[idx, "epoch"]))
         record["metrics"]["val"] = {k.split("/", 1)[1]: float(v) for k, v in curve.loc[idx].items() if k != "epoch"}
         record["epochs_run"] = int(curve["epoch"].max()) + 1
     record["best_epoch"] = best_epoch

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Set as AbstractSet
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -54,7 +55,8 @@ def study_config_questions(path: Path = STUDY_CONFIG) -> Any:
         return None
     from omegaconf import OmegaConf
 
-    cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    # A study config is a mapping at the top level (to_container is typed for any container).
+    cfg = cast("dict[str, Any] | None", OmegaConf.to_container(OmegaConf.load(path), resolve=False))
     return ((cfg or {}).get("report") or {}).get("questions")
 
 
@@ -247,7 +249,9 @@ def _load_val_curves(runs: pd.DataFrame, metric: str, incomplete: list) -> pd.Da
     return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
 
 
-def _completeness(runs: pd.DataFrame, cells: pd.DataFrame, incomplete: list, skip: set[tuple] = frozenset()) -> None:
+def _completeness(
+    runs: pd.DataFrame, cells: pd.DataFrame, incomplete: list, skip: AbstractSet[tuple] = frozenset()
+) -> None:
     """Missing conditions (per dataset: every model should have every condition seen) and short seeds.
 
     ``skip``: (dataset, model, condition) recorded as not applicable (never "missing").
@@ -282,7 +286,7 @@ def _completeness(runs: pd.DataFrame, cells: pd.DataFrame, incomplete: list, ski
                         detail=f"has seeds {have[(model, cond)]}, the dataset's runs use {seeds}",
                     )
         for r in dcells.itertuples():
-            if not r.is_full and not pd.isna(r.reference) and r.design == "none":
+            if not r.is_full and not pd.isna(cast(Any, r.reference)) and r.design == "none":
                 _incomplete(
                     incomplete,
                     dataset=dataset,
@@ -292,7 +296,7 @@ def _completeness(runs: pd.DataFrame, cells: pd.DataFrame, incomplete: list, ski
                     detail=f"fewer than 2 seeds shared with '{r.reference}' and fewer than 2 in one of the "
                     "two cells: no interval and no test",
                 )
-            if not r.is_full and pd.isna(r.reference):
+            if not r.is_full and pd.isna(cast(Any, r.reference)):
                 _incomplete(
                     incomplete,
                     dataset=dataset,

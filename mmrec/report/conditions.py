@@ -36,6 +36,7 @@ phase train, not a transfer, preferring the one with the same encoder, protocol 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, cast
 
 import pandas as pd
 
@@ -76,7 +77,10 @@ def condition_label(
     condition: Mapping[str, object], transfer_from: str | None = None, strategy_suffix: bool = False
 ) -> str:
     """Label of one run's condition on its own (collection-level disambiguation: :func:`label_runs`)."""
-    label, signature = base_label(dict(condition.get("knockout") or {}), condition.get("modalities"))
+    label, signature = base_label(
+        dict(cast("Mapping[str, str]", condition.get("knockout") or {})),
+        cast("Sequence[str] | None", condition.get("modalities")),
+    )
     if (strategy_suffix and signature and not label.startswith("all-")) or label == "all-mixed":
         label += f"[{signature}]"
     return label + _suffixes(condition.get("knockout_phase"), transfer_from)
@@ -84,7 +88,9 @@ def condition_label(
 
 def is_transfer(phase: object, transfer_from: object) -> bool:
     """A transfer repeat: ``transfer_from`` set on a train-phase run (test-time runs record their source)."""
-    return phase != "test" and transfer_from is not None and not pd.isna(transfer_from) and bool(transfer_from)
+    if phase == "test" or transfer_from is None:
+        return False
+    return not pd.isna(cast(Any, transfer_from)) and bool(transfer_from)
 
 
 def _suffixes(phase: object, transfer_from: object) -> str:

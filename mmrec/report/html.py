@@ -7,6 +7,7 @@ import datetime as dt
 import html
 import re
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 
@@ -39,7 +40,8 @@ def knockout_html(report: Report) -> str:
     table = knockout_table(report, "text", sep="\n")
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in ["dataset", "model", *table.columns])
     rows = []
-    for (dataset, model), row in table.iterrows():
+    for key, row in table.iterrows():
+        dataset, model = cast("tuple[str, str]", key)  # the index is (dataset, model)
         tds = "".join(f"<td>{'<br>'.join(html.escape(p) for p in str(v).split(chr(10)))}</td>" for v in row)
         rows.append(
             f"<tr><td class='label'>{html.escape(dataset)}</td><td class='label'>{html.escape(model)}</td>{tds}</tr>"

@@ -123,7 +123,7 @@ def bars_figure(report: Report, dataset: str, model: str) -> Figure | None:
         label = delta_text(c.delta_pct, math.nan, math.nan, c.mark)
         if label:
             ax.text(
-                xi,
+                float(xi),
                 c.mean + (0 if not math.isfinite(c.std) else c.std) + 0.02 * top,
                 label,
                 ha="center",

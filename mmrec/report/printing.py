@@ -4,6 +4,8 @@ declared question, the incomplete entries and the HTML page's path."""
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import pandas as pd
 from rich.console import Console
 from rich.markup import escape
@@ -53,7 +55,7 @@ def print_summary(report: Report, console: Console | None = None) -> None:
         for r in report.incomplete.itertuples():
             t.add_row(
                 *(
-                    "" if v is None or pd.isna(v) else escape(str(v))
+                    "" if v is None or pd.isna(cast(Any, v)) else escape(str(v))
                     for v in (r.dataset, r.model, r.condition, r.seed, r.kind, r.detail)
                 )
             )

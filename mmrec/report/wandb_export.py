@@ -10,9 +10,10 @@ text, so every group's dashboard shows the comparison. Offline by default (``wan
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -58,7 +59,7 @@ class RenderedReport:
     def dataset_table(self, dataset: str) -> pd.DataFrame:
         """One dataset's rows, ``model`` as a column (conditions with no cell for it dropped)."""
         sub = self.table.xs(dataset, level=0) if dataset in self.table.index.get_level_values(0) else self.table[:0]
-        sub = sub.loc[:, (sub != "").any(axis=0)] if len(sub) else sub
+        sub = sub.loc[:, cast(pd.Series, (sub != "").any(axis=0))] if len(sub) else sub
         return sub.rename_axis("model").reset_index()
 
     def image(self, prefix: str) -> Path | None:
@@ -97,13 +98,13 @@ def export_to_wandb(
         )
     )
     ids: list[str] = []
-    for row in groups.itertuples(index=False):
+    for row in cast("Iterable[Any]", groups.itertuples(index=False)):  # namedtuples with the columns' names
         run = None
         try:
             run = wandb.init(
                 project=project,
                 entity=entity,
-                mode=mode,
+                mode=cast(Any, mode),  # wandb's Literal modes; wandb itself rejects an unknown one
                 group=row.study,
                 job_type="report",
                 name=f"report {row.dataset}",
