@@ -58,6 +58,8 @@ _MASK32 = 0xFFFFFFFF
 # masks (bool, 3), int64 tie keys when a whole block is tied (8), and about 2x headroom for the model's own
 # scoring temporaries (e.g. the matrix product that produces the scores).
 _BYTES_PER_CELL = 48
+# Per cell of a score tile when ranking tile by tile: the float32 tile (4) and torch.topk's work on it (~4).
+_TILE_BYTES_PER_CELL = 8
 _NAN_MESSAGE = "scores contain NaN; a model must return finite scores (or -inf for excluded items)"
 
 
@@ -201,6 +203,7 @@ def streaming_topk(
     seed: int,
     exclude: Tensor | None,
     tile_items: int,
+    whole_rows: int | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Top-k items and their scores, ([u, k'], [u, k']) with k' = min(k, n_items), equal to
     ``topk_with_random_ties(mask_scores_(scores, exclude), k)`` without ever holding the [u, n_items] scores.
@@ -209,7 +212,8 @@ def streaming_topk(
     all u; the result may be a reused buffer, written over by the next call). Tiles of
     ``tile_items`` items are masked, reduced to their top k + 1 and merged into a running top k + 1. A row is
     settled unless its k-th and (k+1)-th scores are equal (ties straddle place k): such rows are scored whole
-    again, ``max(1, tile_items * u // n_items)`` rows at a time, and ranked by :func:`topk_with_random_ties`.
+    again, ``whole_rows`` rows at a time (default ``max(1, tile_items * u // n_items)``), and ranked by
+    :func:`topk_with_random_ties`.
     """
     k = min(int(k), n_items)
     users = users.long()
@@ -251,7 +255,7 @@ def streaming_topk(
     values = run_values[:, :k]  # descending, so also the values of the (score desc, key asc) order
     no_force = torch.zeros(n_users, dtype=torch.bool, device=values.device)
     top = _order_by_score_then_key(run_items[:, :k], values, users, seed, no_force)
-    step = max(1, tile_items * n_users // n_items)  # rows scored whole at once, within the tiles' memory
+    step = max(1, whole_rows or tile_items * n_users // n_items)  # rows scored whole at once
     for s in range(0, ambiguous.numel(), step):
         chunk = ambiguous[s : s + step]
         full = torch.empty(chunk.numel(), n_items, dtype=run_values.dtype, device=run_values.device)
@@ -446,7 +450,7 @@ class RankingEvaluator:
 
     def tile_items(self, n_users: int) -> int:
         """Items per tile so a [n_users, tile] float32 score tile plus the ranking work fit the budget."""
-        return max(1, int(self.memory_budget_mb * 2**20 // (_BYTES_PER_CELL * max(int(n_users), 1))))
+        return max(1, int(self.memory_budget_mb * 2**20 // (_TILE_BYTES_PER_CELL * max(int(n_users), 1))))
 
     @property
     def max_k(self) -> int:
@@ -471,7 +475,15 @@ class RankingEvaluator:
         same metrics as :meth:`update` on the whole masked score matrix, in the memory of one tile."""
         tile = self.tile_items(len(users))
         top, values = streaming_topk(
-            score_tile, len(users), n_items, self.max_k, users=users, seed=self.seed, exclude=exclude, tile_items=tile
+            score_tile,
+            len(users),
+            n_items,
+            self.max_k,
+            users=users,
+            seed=self.seed,
+            exclude=exclude,
+            tile_items=tile,
+            whole_rows=self.block_size(n_items),  # rows with ties at place k, ranked whole
         )
         users = torch.as_tensor(users, device=top.device).long()
         metrics = metrics_of_top(top, values != -math.inf, relevant, n_items, self.ks, self.metrics)

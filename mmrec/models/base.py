@@ -303,7 +303,7 @@ class Recommender(pl.LightningModule):
 
             evaluator.update_scored_tiles(users, score_tile, n_items, exclude, relevant)
             return
-        step = evaluator.block_size(n_items)
+        step = max(1, int(self.eval_memory_mb * 2**20 // (16 * n_items)))  # float32 scores + ranking, 4x headroom
         for start in range(0, len(users), step):
             stop = min(start + step, len(users))
             scores = self.score(users[start:stop]).float()  # [b', I]
