@@ -215,7 +215,6 @@ def build_datamodule(cfg: DictConfig, dataset: Any, features: ItemFeatures | Non
         knn_ties=cfg.knn.ties,
         exclude_val_in_test=cfg.evaluation.exclude_val_in_test,
         cold_items=cfg.evaluation.cold_items,
-        eval_memory_mb=cfg.evaluation.memory_mb,
         negatives=cfg.datamodule.get("negatives", "train_items"),
         knn_method=cfg.knn.get("method", "exact"),
         knn_auto_max_items=int(cfg.knn.get("auto_exact_max_items", 50000)),
@@ -237,7 +236,13 @@ def build_model(cfg: DictConfig, data: GraphData, seeds: dict[str, int]) -> Reco
     model_cls = get_class(params.pop("_target_"))
     model = model_cls(data=data, **params)
     model.configure_training(optimizer=instantiate(cfg.optimizer) if cfg.get("optimizer") else None)
-    model.configure_evaluation(cfg.evaluation.ks, cfg.evaluation.metrics, seed=seeds["run"], run_seed=seeds["run"])
+    model.configure_evaluation(
+        cfg.evaluation.ks,
+        cfg.evaluation.metrics,
+        seed=seeds["run"],
+        run_seed=seeds["run"],
+        memory_mb=cfg.evaluation.memory_mb,
+    )
     return model
 
 

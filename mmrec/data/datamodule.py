@@ -185,7 +185,8 @@ class GraphDataModule(pl.LightningDataModule):
         seed: run seed (negative sampling per (seed, epoch), kNN tie-breaking).
         exclude_val_in_test: mask validation items when testing (they are known positives); MMRec does not.
         cold_items: ``keep`` items never seen in training in the ground truth, or ``drop`` them.
-        eval_block_users: users per evaluation block (None: sized from ``eval_memory_mb``).
+        eval_block_users: users per evaluation block (the model bounds the memory of their scores: tiles of items,
+            or sub-blocks of users, within ``evaluation.memory_mb``).
         negatives: pool of negative items, ``train_items`` (MMRec's rule, default) or ``all_items``.
         knn_method: item kNN graphs ``exact`` | ``approx`` | ``auto`` (exact up to ``knn_auto_max_items``).
     """
@@ -199,8 +200,7 @@ class GraphDataModule(pl.LightningDataModule):
         knn_ties: str = "random",
         exclude_val_in_test: bool = True,
         cold_items: str = "keep",
-        eval_block_users: int | None = None,
-        eval_memory_mb: float = 256.0,
+        eval_block_users: int = 2048,
         negatives: str = "train_items",
         knn_method: str = "exact",
         knn_auto_max_items: int = AUTO_EXACT_MAX_ITEMS,
@@ -241,8 +241,9 @@ class GraphDataModule(pl.LightningDataModule):
             knn_method=knn_method,
             knn_auto_max_items=knn_auto_max_items,
         )
-        block = eval_block_users or max(1, int(eval_memory_mb * 2**20 / (inter.n_items * 4 * 4)))
-        self.eval_block_users = block
+        if eval_block_users < 1:
+            raise ConfigError(f"datamodule eval_block_users must be a positive integer, got {eval_block_users}")
+        self.eval_block_users = int(eval_block_users)
         self.stats = self._statistics()
 
     # ---- evaluation sets -------------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ strict total order and fully deterministic.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
 import pandas as pd
@@ -58,6 +58,8 @@ _MASK32 = 0xFFFFFFFF
 # masks (bool, 3), int64 tie keys when a whole block is tied (8), and about 2x headroom for the model's own
 # scoring temporaries (e.g. the matrix product that produces the scores).
 _BYTES_PER_CELL = 48
+# Per cell of a score tile when ranking tile by tile: the float32 tile (4) and torch.topk's work on it (~4).
+_TILE_BYTES_PER_CELL = 8
 _NAN_MESSAGE = "scores contain NaN; a model must return finite scores (or -inf for excluded items)"
 
 
@@ -165,25 +167,130 @@ def topk_with_random_ties(scores: Tensor, k: int, *, users: Tensor | None = None
             chosen = torch.topk(priority, k, dim=1, largest=False, sorted=False).indices  # [a, k]
             top = chosen if ambiguous.numel() == n_rows else top.index_copy(0, ambiguous, chosen)
 
-    # order the k chosen items by (score desc, key asc): sort by key, then a stable sort by score. Rows that
-    # topk returned with strictly decreasing scores are already in that order; only the others pay for keys.
-    values = scores.gather(1, top)  # [u, k]
-    fix = (
-        torch.ones(n_rows, dtype=torch.bool, device=scores.device)
-        if k == n_items
-        else ((values[:, 1:] >= values[:, :-1]).any(dim=1))
-    )  # ties, or rows re-chosen by key (unsorted)
-    if k < n_items and ambiguous.numel():
-        fix[ambiguous] = True
+    if k == n_items:
+        force = torch.ones(n_rows, dtype=torch.bool, device=scores.device)
+    else:
+        force = torch.zeros(n_rows, dtype=torch.bool, device=scores.device)
+        force[ambiguous] = True  # rows re-chosen by key come unsorted
+    return _order_by_score_then_key(top, scores.gather(1, top), users, seed, force)
+
+
+def _order_by_score_then_key(top: Tensor, values: Tensor, users: Tensor, seed: int, force: Tensor) -> Tensor:
+    """``top`` [u, k] re-ordered by (score desc, tie key asc); ``values`` [u, k] are its scores.
+
+    Rows whose values strictly decrease are already in that order; only rows with ties (or ``force``) pay for
+    keys: sort by key, then a stable sort by score."""
+    fix = force | (values[:, 1:] >= values[:, :-1]).any(dim=1) if values.shape[1] > 1 else force
     rows = fix.nonzero().squeeze(1)
     if rows.numel():
-        sub = top[rows]
-        keys = tie_break_keys(users[rows, None], sub, seed)  # [r, k]
-        sub = sub.gather(1, keys.argsort(dim=1))
-        by_score = torch.sort(scores[rows].gather(1, sub), dim=1, descending=True, stable=True).indices
+        sub, sub_values = top[rows], values[rows]
+        by_key = tie_break_keys(users[rows, None], sub, seed).argsort(dim=1)  # [r, k]
+        sub, sub_values = sub.gather(1, by_key), sub_values.gather(1, by_key)
+        by_score = torch.sort(sub_values, dim=1, descending=True, stable=True).indices
         top = top.clone()
         top[rows] = sub.gather(1, by_score)
     return top
+
+
+@torch.no_grad()
+def streaming_topk(
+    score_tile: Callable[[Tensor | None, int, int], Tensor],
+    n_users: int,
+    n_items: int,
+    k: int,
+    *,
+    users: Tensor,
+    seed: int,
+    exclude: Tensor | None,
+    tile_items: int,
+    whole_rows: int | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Top-k items and their scores, ([u, k'], [u, k']) with k' = min(k, n_items), equal to
+    ``topk_with_random_ties(mask_scores_(scores, exclude), k)`` without ever holding the [u, n_items] scores.
+
+    ``score_tile(rows, lo, hi)`` returns the scores [r, hi - lo] of items ``lo:hi`` for the block's ``rows`` (None:
+    all u; the result may be a reused buffer, written over by the next call). Tiles of
+    ``tile_items`` items are masked, reduced to their top k + 1 and merged into a running top k + 1. A row is
+    settled unless its k-th and (k+1)-th scores are equal (ties straddle place k): such rows are scored whole
+    again, ``whole_rows`` rows at a time (default ``max(1, tile_items * u // n_items)``), and ranked by
+    :func:`topk_with_random_ties`.
+    """
+    k = min(int(k), n_items)
+    users = users.long()
+    if n_users == 0 or k <= 0:
+        empty = torch.empty(n_users, max(k, 0), dtype=torch.long, device=users.device)
+        return empty, empty.float()
+    if exclude is not None and exclude.shape != (n_users, n_items):
+        raise ValueError(f"exclude has shape {tuple(exclude.shape)}, expected {(n_users, n_items)}")
+    rows = cols = None
+    if exclude is not None:
+        rows, cols = _sparse_entries(exclude) if exclude.layout != torch.strided else exclude.nonzero().unbind(1)
+        order = torch.argsort(cols)
+        rows, cols = rows[order], cols[order]
+    run_values = run_items = None
+    tile_items = max(1, int(tile_items))
+    for lo in range(0, n_items, tile_items):
+        hi = min(lo + tile_items, n_items)
+        tile = score_tile(None, lo, hi)  # [u, t]
+        if rows is not None and cols is not None:
+            a, b = (int(x) for x in torch.searchsorted(cols, torch.tensor([lo, hi], device=cols.device)))
+            if b > a:
+                tile[rows[a:b].to(tile.device), (cols[a:b] - lo).to(tile.device)] = -math.inf
+        values, items = torch.topk(tile, min(k + 1, hi - lo), dim=1)
+        items += lo
+        if run_values is not None and run_items is not None:
+            values, at = torch.topk(
+                torch.cat([run_values, values], 1), min(k + 1, run_values.shape[1] + values.shape[1]), dim=1
+            )
+            items = torch.cat([run_items, items], 1).gather(1, at)
+        run_values, run_items = values, items
+    assert run_values is not None and run_items is not None
+    if torch.isnan(run_values[:, 0]).any():
+        raise ValueError(_NAN_MESSAGE)
+    users = users.to(run_values.device)
+    if k == n_items:  # every item is in the list: the whole row decides the order
+        ambiguous = torch.arange(n_users, device=run_values.device)
+    else:
+        ambiguous = (run_values[:, k] == run_values[:, k - 1]).nonzero().squeeze(1)
+    values = run_values[:, :k]  # descending, so also the values of the (score desc, key asc) order
+    no_force = torch.zeros(n_users, dtype=torch.bool, device=values.device)
+    top = _order_by_score_then_key(run_items[:, :k], values, users, seed, no_force)
+    step = max(1, whole_rows or tile_items * n_users // n_items)  # rows scored whole at once
+    for s in range(0, ambiguous.numel(), step):
+        chunk = ambiguous[s : s + step]
+        full = torch.empty(chunk.numel(), n_items, dtype=run_values.dtype, device=run_values.device)
+        for lo in range(0, n_items, tile_items):
+            hi = min(lo + tile_items, n_items)
+            full[:, lo:hi] = score_tile(chunk, lo, hi)
+        if exclude is not None:
+            mask_scores_(full, _select_rows(exclude, chunk))
+        chosen = topk_with_random_ties(full, k, users=users[chunk], seed=seed)
+        top[chunk], values[chunk] = chosen, full.gather(1, chosen)
+    return top, values
+
+
+def slice_rows(matrix: Tensor, start: int, stop: int) -> Tensor:
+    """Rows ``start:stop`` of a dense or torch-sparse CSR/COO [u, n] matrix, in the same layout (CSR for COO)."""
+    if matrix.layout == torch.strided:
+        return matrix[start:stop]
+    if matrix.layout != torch.sparse_csr:
+        matrix = matrix.to_sparse_csr()
+    crow, col, val = matrix.crow_indices(), matrix.col_indices(), matrix.values()
+    a, b = int(crow[start]), int(crow[stop])
+    return torch.sparse_csr_tensor(crow[start : stop + 1] - a, col[a:b], val[a:b], size=(stop - start, matrix.shape[1]))
+
+
+def _select_rows(matrix: Tensor, rows: Tensor) -> Tensor:
+    """Rows of a dense or torch-sparse (COO/CSR) [u, n] matrix, as a dense bool [len(rows), n]."""
+    if matrix.layout == torch.strided:
+        return matrix[rows.to(matrix.device)] != 0
+    r, c = _sparse_entries(matrix)
+    position = torch.full((matrix.shape[0],), -1, dtype=torch.long, device=r.device)
+    position[rows.to(r.device)] = torch.arange(rows.numel(), device=r.device)
+    keep = position[r] >= 0
+    out = torch.zeros(rows.numel(), matrix.shape[1], dtype=torch.bool, device=r.device)
+    out[position[r[keep]], c[keep]] = True
+    return out
 
 
 def _sparse_entries(matrix: Tensor) -> tuple[Tensor, Tensor]:
@@ -198,23 +305,6 @@ def _sparse_entries(matrix: Tensor) -> tuple[Tensor, Tensor]:
         raise TypeError(f"unsupported layout {matrix.layout} (use a dense bool tensor, sparse COO or CSR)")
     keep = values != 0  # explicitly stored zeros are not entries
     return rows[keep], cols[keep]
-
-
-def _relevance(relevant: Tensor, scores: Tensor) -> tuple[Tensor, Tensor]:
-    """Dense bool [u, n] relevance on the scores' device and |R_u| [u] (int64) from a dense or sparse matrix.
-
-    Sparse input must not store an entry twice (COO is coalesced; CSR is taken as given).
-    """
-    if relevant.shape != scores.shape:
-        raise ValueError(f"relevant has shape {tuple(relevant.shape)}, expected {tuple(scores.shape)}")
-    if relevant.layout == torch.strided:
-        dense = relevant.to(scores.device)
-        dense = dense if dense.dtype == torch.bool else dense != 0
-        return dense, dense.sum(dim=1, dtype=torch.int32).long()
-    rows, cols = (index.to(scores.device) for index in _sparse_entries(relevant))
-    dense = torch.zeros(scores.shape, dtype=torch.bool, device=scores.device)
-    dense[rows, cols] = True
-    return dense, torch.bincount(rows, minlength=scores.shape[0])
 
 
 @torch.no_grad()
@@ -233,27 +323,44 @@ def rank_metrics(
     relevant item get NaN in every metric. ``users`` (default ``arange(u)``) and ``seed`` fix the tie order.
     """
     ks, metrics = _check_ks_metrics(ks, metrics)
-    max_k = max(ks)
-    top = topk_with_random_ties(scores, max_k, users=users, seed=seed)  # [u, k'], k' = min(max_k, n_items)
+    top = topk_with_random_ties(scores, max(ks), users=users, seed=seed)  # [u, k'], k' = min(max_k, n_items)
     retrieved = scores.gather(1, top) != -math.inf  # [u, k'] masked items are never retrieved
+    return metrics_of_top(top, retrieved, relevant, scores.shape[1], ks, metrics)
+
+
+def metrics_of_top(
+    top: Tensor,
+    retrieved: Tensor,
+    relevant: Tensor,
+    n_items: int,
+    ks: Sequence[int] = DEFAULT_KS,
+    metrics: Sequence[str] = METRICS,
+) -> dict[str, Tensor]:
+    """Per-user metrics of ranked lists ``top`` [u, k'] (item ids, best first; ``retrieved`` [u, k'] false where
+    the item was masked) against ``relevant`` [u, n_items] (dense or torch-sparse), as :func:`rank_metrics`."""
+    ks, metrics = _check_ks_metrics(ks, metrics)
+    max_k = max(ks)
+    shape = (top.shape[0], n_items)
+    if tuple(relevant.shape) != shape:
+        raise ValueError(f"relevant has shape {tuple(relevant.shape)}, expected {shape}")
+    device = top.device
     if relevant.layout == torch.strided:
-        dense, n_relevant = _relevance(relevant, scores)  # [u, n] bool, [u] |R_u|
+        dense = relevant.to(device)
+        dense = dense if dense.dtype == torch.bool else dense != 0  # [u, n]
         in_relevant = dense.gather(1, top)
+        n_relevant = dense.sum(dim=1, dtype=torch.int32).long()
     else:  # sparse: look the retrieved (user, item) keys up among the relevant ones; no dense [u, n] array
-        if relevant.shape != scores.shape:
-            raise ValueError(f"relevant has shape {tuple(relevant.shape)}, expected {tuple(scores.shape)}")
-        rows, cols = (index.to(scores.device) for index in _sparse_entries(relevant))
-        n_items = scores.shape[1]
+        rows, cols = (index.to(device) for index in _sparse_entries(relevant))
         relevant_keys = rows * n_items + cols  # ascending already when read from a canonical CSR matrix
         if relevant_keys.numel() > 1 and not bool((relevant_keys[1:] >= relevant_keys[:-1]).all()):
             relevant_keys = torch.sort(relevant_keys).values
-        top_keys = torch.arange(top.shape[0], device=top.device)[:, None] * n_items + top  # [u, k']
+        top_keys = torch.arange(top.shape[0], device=device)[:, None] * n_items + top  # [u, k']
         if relevant_keys.numel():  # binary search of each retrieved key (no sort of the retrieved ones)
             at = torch.searchsorted(relevant_keys, top_keys).clamp_(max=relevant_keys.numel() - 1)
             in_relevant = relevant_keys[at] == top_keys
         else:
             in_relevant = torch.zeros_like(top_keys, dtype=torch.bool)
-        n_relevant = torch.bincount(rows, minlength=scores.shape[0])
+        n_relevant = torch.bincount(rows, minlength=top.shape[0])
     hits = in_relevant & retrieved  # [u, k'] rel_i
     hits = hits.to(torch.float64)
     if hits.shape[1] < max_k:  # fewer items than K: the missing positions are never hits
@@ -261,19 +368,19 @@ def rank_metrics(
 
     has_relevant = n_relevant > 0
     n_relevant_f = n_relevant.clamp(min=1).to(torch.float64)
-    positions = torch.arange(1, max_k + 1, device=scores.device, dtype=torch.float64)  # [max_k] = 1..K
+    positions = torch.arange(1, max_k + 1, device=device, dtype=torch.float64)  # [max_k] = 1..K
     cum_hits = hits.cumsum(dim=1)  # [u, max_k] |L@i ∩ R|
     discount = 1.0 / torch.log2(positions + 1.0)  # [max_k]
     cum_dcg = (hits * discount).cumsum(dim=1)  # [u, max_k]
     ideal_dcg = discount.cumsum(dim=0)  # [max_k] IDCG for 1..K ideal positions
     cum_ap = (cum_hits / positions * hits).cumsum(dim=1)  # [u, max_k] Σ P@i · rel_i
 
-    nan = torch.tensor(math.nan, dtype=torch.float64, device=scores.device)
+    nan = torch.tensor(math.nan, dtype=torch.float64, device=device)
     out: dict[str, Tensor] = {}
     for metric in metrics:
         for k in ks:
             n_hits = cum_hits[:, k - 1]  # [u]
-            n_ideal = torch.minimum(n_relevant, torch.tensor(k, device=scores.device))  # [u] min(|R|, K)
+            n_ideal = torch.minimum(n_relevant, torch.tensor(k, device=device))  # [u] min(|R|, K)
             if metric == "recall":
                 value = n_hits / n_relevant_f
             elif metric == "precision":
@@ -341,11 +448,48 @@ class RankingEvaluator:
         bytes_per_user = _BYTES_PER_CELL * max(int(n_items), 1)
         return max(1, int(self.memory_budget_mb * 2**20 // bytes_per_user))
 
+    def tile_items(self, n_users: int) -> int:
+        """Items per tile so a [n_users, tile] float32 score tile plus the ranking work fit the budget."""
+        return max(1, int(self.memory_budget_mb * 2**20 // (_TILE_BYTES_PER_CELL * max(int(n_users), 1))))
+
+    @property
+    def max_k(self) -> int:
+        return max(self.ks)
+
     @torch.no_grad()
     def update(self, users: Tensor, scores: Tensor, relevant: Tensor) -> None:
         """Add a block: ``users`` [b], masked ``scores`` [b, n], ``relevant`` bool or sparse [b, n]."""
         users = torch.as_tensor(users, device=scores.device).long()
-        values = rank_metrics(scores, relevant, self.ks, self.metrics, users=users, seed=self.seed)
+        self._add(users, rank_metrics(scores, relevant, self.ks, self.metrics, users=users, seed=self.seed))
+
+    @torch.no_grad()
+    def update_scored_tiles(
+        self,
+        users: Tensor,
+        score_tile: Callable[[Tensor | None, int, int], Tensor],
+        n_items: int,
+        exclude: Tensor | None,
+        relevant: Tensor,
+    ) -> None:
+        """Add a block scored tile by tile (:func:`streaming_topk`, ``tile_items(len(users))`` items a tile): the
+        same metrics as :meth:`update` on the whole masked score matrix, in the memory of one tile."""
+        tile = self.tile_items(len(users))
+        top, values = streaming_topk(
+            score_tile,
+            len(users),
+            n_items,
+            self.max_k,
+            users=users,
+            seed=self.seed,
+            exclude=exclude,
+            tile_items=tile,
+            whole_rows=self.block_size(n_items),  # rows with ties at place k, ranked whole
+        )
+        users = torch.as_tensor(users, device=top.device).long()
+        metrics = metrics_of_top(top, values != -math.inf, relevant, n_items, self.ks, self.metrics)
+        self._add(users, metrics)
+
+    def _add(self, users: Tensor, values: dict[str, Tensor]) -> None:
         table = torch.stack([values[name] for name in self.names], dim=1)  # [b, n_metrics]
         evaluated = ~torch.isnan(table[:, 0])  # NaN exactly for users without relevant items
         self.n_skipped += int((~evaluated).sum())

@@ -24,7 +24,7 @@ import torch
 
 from mmrec.data.datamodule import GraphData
 from mmrec.errors import ConfigError
-from mmrec.evaluation.metrics import DEFAULT_KS, METRICS, RankingEvaluator, mask_scores_
+from mmrec.evaluation.metrics import DEFAULT_KS, METRICS, RankingEvaluator, mask_scores_, slice_rows
 from mmrec.nn.features import FeatureTable
 from mmrec.nn.optim import SplitOptimizer
 
@@ -77,6 +77,8 @@ class Recommender(pl.LightningModule):
         self.test_metrics: dict[str, float] = {}
         self._memo: dict[str, Any] = {}
         self._evaluator: RankingEvaluator | None = None
+        self._eval_buffer: torch.Tensor | None = None  # score tiles during evaluation
+        self.eval_memory_mb = 256.0
 
     # ---- the contract ----------------------------------------------------------------------------------------
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -170,9 +172,17 @@ class Recommender(pl.LightningModule):
         return self._memo[key]
 
     def configure_evaluation(
-        self, ks: Sequence[int] = DEFAULT_KS, metrics: Sequence[str] = METRICS, seed: int = 0, run_seed: int = 0
+        self,
+        ks: Sequence[int] = DEFAULT_KS,
+        metrics: Sequence[str] = METRICS,
+        seed: int = 0,
+        run_seed: int = 0,
+        memory_mb: float = 256.0,
     ) -> None:
+        """Metrics, tie-break seed and the memory of the scores of one evaluation block (``evaluation.memory_mb``:
+        a tile of items, or a sub-block of users for a model that overrides ``score``)."""
         self.eval_ks, self.eval_metrics, self.eval_seed, self.run_seed = tuple(ks), tuple(metrics), seed, run_seed
+        self.eval_memory_mb = float(memory_mb)
 
     # ---- Lightning plumbing ----------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
@@ -271,16 +281,43 @@ class Recommender(pl.LightningModule):
 
     def _start_eval(self) -> None:
         self._memo.clear()
-        self._evaluator = RankingEvaluator(self.eval_ks, self.eval_metrics, seed=self.eval_seed)
+        self._evaluator = RankingEvaluator(
+            self.eval_ks, self.eval_metrics, seed=self.eval_seed, memory_budget_mb=self.eval_memory_mb
+        )
 
     def _eval_step(self, batch: dict[str, torch.Tensor]) -> None:
-        assert self._evaluator is not None
-        users = batch["users"]
-        scores = self.score(users).float()  # [b, I]
-        if scores._base is not None or not scores.is_contiguous():  # never mask a view of model state in place
-            scores = scores.clone()
-        scores = mask_scores_(scores, batch["exclude"].to(scores.device))
-        self._evaluator.update(users, scores, batch["relevant"].to(scores.device))
+        """Rank every item for a block of users. Scores that are inner products of :meth:`final_embeddings`
+        (``score`` not overridden) are made tile by tile over items into one reused buffer and never held
+        whole; an overridden ``score`` is called on sub-blocks of users whose [b, I] scores fit the budget."""
+        evaluator = self._evaluator
+        assert evaluator is not None
+        users, exclude, relevant = batch["users"], batch["exclude"], batch["relevant"]
+        n_items = int(relevant.shape[1])
+        if type(self).score is Recommender.score:
+            u_all, i_all = self.memo("final", self.final_embeddings)
+            u_block, i_all = u_all[users.to(u_all.device)].float(), i_all.float()  # [b, d], [I, d]
+
+            def score_tile(rows: torch.Tensor | None, lo: int, hi: int) -> torch.Tensor:
+                u = u_block if rows is None else u_block[rows.to(u_block.device)]
+                return torch.mm(u, i_all[lo:hi].T, out=self._tile_buffer(u.shape[0], hi - lo, u))  # [r, t]
+
+            evaluator.update_scored_tiles(users, score_tile, n_items, exclude, relevant)
+            return
+        step = max(1, int(self.eval_memory_mb * 2**20 // (16 * n_items)))  # float32 scores + ranking, 4x headroom
+        for start in range(0, len(users), step):
+            stop = min(start + step, len(users))
+            scores = self.score(users[start:stop]).float()  # [b', I]
+            if scores._base is not None or not scores.is_contiguous():  # never mask a view of model state in place
+                scores = scores.clone()
+            scores = mask_scores_(scores, slice_rows(exclude, start, stop).to(scores.device))
+            evaluator.update(users[start:stop], scores, slice_rows(relevant, start, stop).to(scores.device))
+
+    def _tile_buffer(self, rows: int, cols: int, like: torch.Tensor) -> torch.Tensor:
+        """A [rows, cols] view of one flat evaluation buffer, grown when needed (reused across tiles and blocks)."""
+        buffer = self._eval_buffer
+        if buffer is None or buffer.numel() < rows * cols or buffer.device != like.device or buffer.dtype != like.dtype:
+            buffer = self._eval_buffer = torch.empty(rows * cols, dtype=like.dtype, device=like.device)
+        return buffer[: rows * cols].view(rows, cols)
 
     def on_validation_epoch_start(self) -> None:
         self._start_eval()
@@ -296,6 +333,7 @@ class Recommender(pl.LightningModule):
         if not self.trainer.sanity_checking:
             self.val_history.append({"epoch": self.current_epoch, **{f"val/{k}": v for k, v in metrics.items()}})
         self._memo.clear()
+        self._eval_buffer = None
 
     def on_test_epoch_start(self) -> None:
         self._start_eval()
@@ -310,6 +348,7 @@ class Recommender(pl.LightningModule):
         self.test_per_user = self._evaluator.per_user()
         self.log_dict({f"test/{k}": v for k, v in self.test_metrics.items()})
         self._memo.clear()
+        self._eval_buffer = None
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["mmrec_val_history"] = list(self.val_history)
