@@ -413,7 +413,8 @@ def mask_scores_(scores: Tensor, exclude: Tensor | None) -> Tensor:
 class RankingEvaluator:
     """Accumulates per-user top-K metrics over blocks of users; ``compute()`` averages over evaluated users.
 
-    Feed it blocks of at most ``block_size(n_items)`` users, scores already masked by :func:`mask_scores_`.
+    Feed it blocks of at most ``block_size(n_items)`` users with scores already masked by :func:`mask_scores_`
+    (:meth:`update`), or any block scored tile by tile (:meth:`update_scored_tiles`).
     Users without relevant items are skipped and counted in ``n_skipped``. ``reset()`` between evaluations.
     """
 
