@@ -64,13 +64,21 @@ def target_class(node: DictConfig, group: str) -> type:
         raise ConfigError(f"{group}._target_={node._target_!r} cannot be imported: {e}") from None
 
 
-def check_keys(node: DictConfig, fn: Any, group: str, skip: Iterable[str] = ()) -> None:
-    """Every key of ``node`` (but meta keys) must be a parameter of ``fn``; else list the accepted ones."""
+def check_keys(
+    node: DictConfig, fn: Any, group: str, skip: Iterable[str] = (), options: Iterable[str] | None = None
+) -> None:
+    """Every key of ``node`` (but meta keys) must be a parameter of ``fn``; else list the accepted ones.
+
+    ``fn``'s ``**kwargs`` accept any key unless ``options`` names the keys they take (a multimodal model's
+    ``option_defaults``)."""
     params = inspect.signature(fn).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return
-    accepted = [p for p in params if p not in ("self", "data", *skip)]
-    unknown = [k for k in node if k not in META_KEYS and k not in params]
+    named = [p for p, v in params.items() if v.kind is not inspect.Parameter.VAR_KEYWORD]
+    if len(named) < len(params):
+        if options is None:
+            return
+        named += [o for o in options if o not in named]
+    accepted = [p for p in named if p not in ("self", "data", *skip)]
+    unknown = [k for k in node if k not in META_KEYS and k not in named]
     if unknown:
         raise ConfigError(f"unknown key(s) {unknown} in '{group}' ({node.get('_target_')}); accepted: {accepted}")
 
@@ -125,7 +133,7 @@ def validate(cfg: DictConfig) -> ValidConfig:
 
     check_keys(cfg.dataset, load_dataset, "dataset")
     model_cls = target_class(cfg.model, "model")
-    check_keys(cfg.model, model_cls.__init__, "model")
+    check_keys(cfg.model, model_cls.__init__, "model", options=getattr(model_cls, "option_defaults", None))
     encoder_cls = target_class(cfg.encoder, "encoder")
     check_keys(cfg.encoder, encoder_cls.__init__, "encoder")
     check_keys(cfg.knockout, Knockout.__init__, "knockout")

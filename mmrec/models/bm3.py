@@ -5,10 +5,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from typing_extensions import Unpack
 
 from mmrec.data.datamodule import GraphData
 from mmrec.errors import ConfigError
-from mmrec.models.multimodal import MultimodalRecommender
+from mmrec.models.multimodal import MultimodalRecommender, SharedOptions
 from mmrec.nn.edge_graph import edge_graph_from_sparse
 from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import emb_norm_reg
@@ -55,20 +56,9 @@ class BM3(MultimodalRecommender):
         dropout: float = 0.5,
         reg_weight: float = 0.1,
         cl_weight: float = 2.0,
-        faithful_to: str = "reference",
-        freeze_features: bool = False,
-        feature_dtype: str = "float32",
-        feature_updates: str = "dense",
-        lr: float = 1e-3,
+        **options: Unpack[SharedOptions],
     ):
-        super().__init__(
-            data,
-            lr=lr,
-            faithful_to=faithful_to,
-            freeze_features=freeze_features,
-            feature_dtype=feature_dtype,
-            feature_updates=feature_updates,
-        )
+        super().__init__(data, **self.with_defaults(options))
         if not 0.0 <= dropout < 1.0:
             raise ConfigError(f"bm3.dropout={dropout!r}; must be in [0, 1)")
         self.n_layers, self.dropout = n_layers, dropout

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import ClassVar
 
 import torch
 from torch import nn
+from typing_extensions import Unpack
 
 from mmrec.data.datamodule import GraphData
 from mmrec.models.base import check_choice
-from mmrec.models.multimodal import MultimodalRecommender, item_graph_weights
+from mmrec.models.multimodal import TABLE_OPTIONS, MultimodalRecommender, SharedOptions, item_graph_weights
 from mmrec.nn.edge_graph import EdgeGraph, edge_graph_from_sparse
 from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import bpr_loss
@@ -56,6 +58,8 @@ class DRAGON(MultimodalRecommender):
     (+ ``I · Σ_m d_m`` when ``freeze_features=false``).
     """
 
+    option_defaults: ClassVar[SharedOptions] = {**TABLE_OPTIONS, "freeze_features": True, "lr": 1e-4}
+
     def __init__(
         self,
         data: GraphData,
@@ -69,20 +73,9 @@ class DRAGON(MultimodalRecommender):
         user_aggr: str = "softmax",
         aggr_mode: str = "add",
         reg_weight: float = 1e-3,
-        faithful_to: str = "reference",
-        freeze_features: bool = True,
-        feature_dtype: str = "float32",
-        feature_updates: str = "dense",
-        lr: float = 1e-4,
+        **options: Unpack[SharedOptions],
     ):
-        super().__init__(
-            data,
-            lr=lr,
-            faithful_to=faithful_to,
-            freeze_features=freeze_features,
-            feature_dtype=feature_dtype,
-            feature_updates=feature_updates,
-        )
+        super().__init__(data, **self.with_defaults(options))
         check_choice("dragon.aggr_mode", aggr_mode, ("add", "mean"))
         check_choice("dragon.user_aggr", user_aggr, ("softmax", "mean"))
         self.aggr_mode, self.user_aggr = aggr_mode, user_aggr

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from typing_extensions import Unpack
 
 from mmrec.data.datamodule import GraphData
 from mmrec.models.base import check_choice
-from mmrec.models.multimodal import MultimodalRecommender
+from mmrec.models.multimodal import TABLE_OPTIONS, MultimodalRecommender, SharedOptions
 from mmrec.nn.edge_graph import EdgeGraph, normalized_bipartite_edge_graph
 from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import bpr_loss
@@ -55,6 +57,8 @@ class DualGNN(MultimodalRecommender):
     (+ ``I·Σ_m d_m`` when fine-tuned).
     """
 
+    option_defaults: ClassVar[SharedOptions] = {**TABLE_OPTIONS, "freeze_features": True}
+
     def __init__(
         self,
         data: GraphData,
@@ -63,20 +67,9 @@ class DualGNN(MultimodalRecommender):
         aggr_mode: str = "add",
         user_aggr: str = "softmax",
         reg_weight: float = 0.1,
-        faithful_to: str = "reference",
-        freeze_features: bool = True,
-        feature_dtype: str = "float32",
-        feature_updates: str = "dense",
-        lr: float = 1e-3,
+        **options: Unpack[SharedOptions],
     ):
-        super().__init__(
-            data,
-            lr=lr,
-            faithful_to=faithful_to,
-            freeze_features=freeze_features,
-            feature_dtype=feature_dtype,
-            feature_updates=feature_updates,
-        )
+        super().__init__(data, **self.with_defaults(options))
         check_choice("dualgnn.aggr_mode", aggr_mode, ("add", "mean"))
         check_choice("dualgnn.user_aggr", user_aggr, ("softmax", "mean"))
         self.reg_weight, self.user_k = reg_weight, user_k
@@ -88,7 +81,7 @@ class DualGNN(MultimodalRecommender):
             self.user_weight = nn.Parameter(
                 torch.softmax(nn.init.xavier_normal_(torch.randn(self.n_users, n_mod, 1)), 1)
             )
-            if faithful_to == "reference":
+            if self.faithful_to == "reference":
                 self.item_weight = nn.Parameter(
                     torch.softmax(nn.init.xavier_normal_(torch.randn(self.n_items, n_mod, 1)), 1)
                 )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import ClassVar
 
 import torch
+from typing_extensions import Unpack
 
 from mmrec.data.datamodule import GraphData
-from mmrec.models.multimodal import MultimodalRecommender, item_graph_weights
+from mmrec.models.multimodal import MultimodalRecommender, SharedOptions, item_graph_weights
 from mmrec.nn.edge_graph import interaction_edges
 from mmrec.nn.edge_pruning import pruned_norm_adj
 from mmrec.nn.gather import take_rows
@@ -29,6 +31,12 @@ class FREEDOM(MultimodalRecommender):
     the reference behaviour; ``freeze_features=true`` freezes them).
     """
 
+    option_defaults: ClassVar[SharedOptions] = {
+        "lr": 1e-3,
+        "freeze_features": False,
+        "feature_dtype": "float32",
+        "feature_updates": "dense",
+    }
     reads_feature_rows = True  # the tables are read by rows (the batch's items) only: sparse updates help
     edge_users: torch.Tensor  # buffers: declared for the type checker (register_buffer/register_derived)
     edge_items: torch.Tensor
@@ -47,14 +55,9 @@ class FREEDOM(MultimodalRecommender):
         reg_weight: float = 1e-4,
         mm_image_weight: float = 0.1,
         modality_weights: Mapping[str, float] | None = None,
-        freeze_features: bool = False,
-        feature_dtype: str = "float32",
-        feature_updates: str = "dense",
-        lr: float = 1e-3,
+        **options: Unpack[SharedOptions],
     ):
-        super().__init__(
-            data, lr=lr, freeze_features=freeze_features, feature_dtype=feature_dtype, feature_updates=feature_updates
-        )
+        super().__init__(data, **self.with_defaults(options))
         self.knn_k, self.n_mm_layers, self.n_ui_layers = knn_k, n_mm_layers, n_ui_layers
         self.dropout, self.reg_weight = dropout, reg_weight
         self.weights = item_graph_weights(self.modality_names, mm_image_weight, modality_weights)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+from typing_extensions import Unpack
 
 from mmrec.data.datamodule import GraphData
-from mmrec.models.multimodal import MultimodalRecommender
+from mmrec.models.multimodal import TABLE_OPTIONS, MultimodalRecommender, SharedOptions
 from mmrec.nn.edge_graph import EdgeGraph, bipartite_edge_graph, interaction_edges
 from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import bpr_loss
@@ -44,6 +47,7 @@ class GRCN(MultimodalRecommender):
     Trainable parameters: ``(U + I)·d + Σ_m (U·C + (d_m + 1)·C) + (U + I)·M`` (+ ``I·Σ_m d_m`` when fine-tuned).
     """
 
+    option_defaults: ClassVar[SharedOptions] = {**TABLE_OPTIONS, "freeze_features": True}
     to_directed: torch.Tensor  # buffers: declared for the type checker (register_buffer/register_derived)
 
     def __init__(
@@ -53,20 +57,9 @@ class GRCN(MultimodalRecommender):
         latent_dim: int = 64,
         n_routing: int = 3,
         reg_weight: float = 1e-5,
-        faithful_to: str = "reference",
-        freeze_features: bool = True,
-        feature_dtype: str = "float32",
-        feature_updates: str = "dense",
-        lr: float = 1e-3,
+        **options: Unpack[SharedOptions],
     ):
-        super().__init__(
-            data,
-            lr=lr,
-            faithful_to=faithful_to,
-            freeze_features=freeze_features,
-            feature_dtype=feature_dtype,
-            feature_updates=feature_updates,
-        )
+        super().__init__(data, **self.with_defaults(options))
         self.reg_weight, self.n_routing = reg_weight, n_routing
         n_nodes, n_mod = self.n_users + self.n_items, len(self.modality_names)
         self.id_embedding = nn.Parameter(nn.init.xavier_normal_(torch.rand(n_nodes, embedding_dim)))

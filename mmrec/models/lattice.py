@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from typing_extensions import Unpack
 
 from mmrec.data.datamodule import GraphData
 from mmrec.errors import ConfigError
-from mmrec.models.multimodal import MultimodalRecommender
+from mmrec.models.multimodal import TABLE_OPTIONS, MultimodalRecommender, SharedOptions
 from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import bpr_loss, l2_reg
 from mmrec.nn.propagation import bipartite_propagate, propagate
@@ -62,6 +64,7 @@ class LATTICE(MultimodalRecommender):
     ``ngcf`` with ``s = [d] + weight_size``).
     """
 
+    option_defaults: ClassVar[SharedOptions] = {**TABLE_OPTIONS, "lr_decay": 0.96, "lr_decay_epochs": 50, "lr": 5e-4}
     adj: torch.Tensor  # buffers: declared for the type checker (register_buffer/register_derived)
 
     def __init__(
@@ -76,25 +79,10 @@ class LATTICE(MultimodalRecommender):
         reg_weight: float = 1e-5,
         cf_model: str = "lightgcn",
         mess_dropout: Sequence[float] = (0.1, 0.1),
-        lr_decay: float = 0.96,
-        lr_decay_epochs: int = 50,
-        faithful_to: str = "reference",
-        freeze_features: bool = False,
-        feature_dtype: str = "float32",
-        feature_updates: str = "dense",
-        lr: float = 5e-4,
         zero_grad_keeps_zeros: bool = False,
+        **options: Unpack[SharedOptions],
     ):
-        super().__init__(
-            data,
-            lr=lr,
-            lr_decay=lr_decay,
-            lr_decay_epochs=lr_decay_epochs,
-            faithful_to=faithful_to,
-            freeze_features=freeze_features,
-            feature_dtype=feature_dtype,
-            feature_updates=feature_updates,
-        )
+        super().__init__(data, **self.with_defaults(options))
         self.zero_grad_keeps_zeros = zero_grad_keeps_zeros
         if cf_model not in CF_MODELS:
             raise ConfigError(f"lattice.cf_model={cf_model!r}; choose one of {list(CF_MODELS)}")

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import cast
+from typing import ClassVar, cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from typing_extensions import Unpack
 
 from mmrec.data.datamodule import GraphData
 from mmrec.data.graphs import scipy_to_torch
 from mmrec.errors import ConfigError
 from mmrec.models.base import check_choice
-from mmrec.models.multimodal import MultimodalRecommender
+from mmrec.models.multimodal import TABLE_OPTIONS, MultimodalRecommender, SharedOptions
 from mmrec.nn.gather import take_rows
 from mmrec.nn.hypergraph import gumbel_softmax, hypergraph_propagate
 from mmrec.nn.losses import bpr_loss, emb_norm_reg
@@ -62,6 +63,7 @@ class LGMRec(MultimodalRecommender):
     reference keeps the raw features frozen).
     """
 
+    option_defaults: ClassVar[SharedOptions] = {**TABLE_OPTIONS, "freeze_features": True}
     adj: torch.Tensor  # buffers: declared for the type checker (register_buffer/register_derived)
     # LGMRec's projections are bare weight matrices, not the base class's nn.Linear modules
     projections: nn.ParameterDict  # pyright: ignore[reportIncompatibleVariableOverride]
@@ -82,20 +84,9 @@ class LGMRec(MultimodalRecommender):
         cl_weight: float = 1e-4,
         reg_weight: float = 1e-6,
         temperature: float = 0.2,
-        faithful_to: str = "reference",
-        freeze_features: bool = True,
-        feature_dtype: str = "float32",
-        feature_updates: str = "dense",
-        lr: float = 1e-3,
+        **options: Unpack[SharedOptions],
     ):
-        super().__init__(
-            data,
-            lr=lr,
-            faithful_to=faithful_to,
-            freeze_features=freeze_features,
-            feature_dtype=feature_dtype,
-            feature_updates=feature_updates,
-        )
+        super().__init__(data, **self.with_defaults(options))
         check_choice("lgmrec.cf_model", cf_model, ("lightgcn", "mf"))
         if embedding_dim != feat_embed_dim:
             raise ConfigError(

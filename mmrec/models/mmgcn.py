@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import cast
+from typing import ClassVar, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from typing_extensions import Unpack
 
 from mmrec.data.datamodule import GraphData
 from mmrec.errors import ConfigError
-from mmrec.models.multimodal import MultimodalRecommender
+from mmrec.models.multimodal import TABLE_OPTIONS, MultimodalRecommender, SharedOptions
 from mmrec.nn.edge_graph import normalized_bipartite_edge_graph
 from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import bpr_loss
@@ -72,6 +73,7 @@ class MMGCN(MultimodalRecommender):
     + (L−1)·(2d² + d + c(d)) ]`` (+ ``(U+I)·d + U·Σ_m a_m`` for ``paper``; + ``I·Σ_m d_m`` when fine-tuned).
     """
 
+    option_defaults: ClassVar[SharedOptions] = {**TABLE_OPTIONS, "freeze_features": True}
     id_embedding: torch.Tensor  # a parameter (paper) or a buffer (reference): set through _tensor
 
     def __init__(
@@ -82,20 +84,9 @@ class MMGCN(MultimodalRecommender):
         latent_dims: Mapping[str, int] | None = None,
         concat: bool = True,
         reg_weight: float = 1e-5,
-        faithful_to: str = "reference",
-        freeze_features: bool = True,
-        feature_dtype: str = "float32",
-        feature_updates: str = "dense",
-        lr: float = 1e-3,
+        **options: Unpack[SharedOptions],
     ):
-        super().__init__(
-            data,
-            lr=lr,
-            faithful_to=faithful_to,
-            freeze_features=freeze_features,
-            feature_dtype=feature_dtype,
-            feature_updates=feature_updates,
-        )
+        super().__init__(data, **self.with_defaults(options))
         if n_layers < 1:
             raise ConfigError(f"mmgcn.n_layers={n_layers}; needs at least 1")
         self.reg_weight, self.n_layers = reg_weight, n_layers
@@ -104,7 +95,7 @@ class MMGCN(MultimodalRecommender):
         self.projections = nn.ModuleDict({m: nn.Linear(d_m, latent[m]) for m, d_m in dims.items() if m in latent})
         self.in_dims = {m: latent.get(m, d_m) for m, d_m in dims.items()}
         n_nodes, d = self.n_users + self.n_items, embedding_dim
-        trained = faithful_to == "paper"
+        trained = self.faithful_to == "paper"
         self._tensor("id_embedding", nn.init.xavier_normal_(torch.rand(n_nodes, d)), trained)
         self.preference = nn.ParameterDict() if trained else None
         for m in self.modality_names:

@@ -16,12 +16,17 @@ options of the tables, ``feature_dtype`` (half-precision storage of frozen table
 row updates of fine-tuned ones), belong to :func:`~mmrec.nn.features.feature_tables` and are checked here, so
 every model gets them at once; ``reads_feature_rows`` marks the models whose training reads the tables by rows
 only (FREEDOM, BM3), the only ones where ``feature_updates=sparse`` is accepted.
+
+Shared options: a model's constructor lists only its own hyper-parameters and takes the shared ones (learning
+rate and its decay, ``faithful_to``, the table options) as ``**options: Unpack[SharedOptions]``, passing them on
+with ``super().__init__(data, **self.with_defaults(options))``. Its ``option_defaults`` says which shared options
+it takes and their defaults; the config check accepts exactly those keys, and a key outside them is refused.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import ClassVar, cast
+from typing import ClassVar, TypedDict, cast
 
 import torch
 from torch import nn
@@ -31,8 +36,33 @@ from mmrec.models.base import Recommender, check_choice
 from mmrec.nn.features import FeatureTable, check_table_options, feature_tables
 
 
+class SharedOptions(TypedDict, total=False):
+    """Constructor options shared by the multimodal models (each takes those in its ``option_defaults``)."""
+
+    lr: float
+    weight_decay: float  # Adam's coupled L2
+    lr_decay: float  # lr × lr_decay^(epoch / lr_decay_epochs) (MMRec's learning_rate_scheduler)
+    lr_decay_epochs: float
+    faithful_to: str  # reference | paper (the model's faithful_choices)
+    freeze_features: bool  # the content tables are frozen buffers (true) or fine-tuned parameters (false)
+    feature_dtype: str  # storage of frozen tables: float32 | bfloat16 | float16
+    feature_updates: str  # fine-tuned tables: dense | sparse (lazy Adam on the touched rows)
+
+
+TABLE_OPTIONS: SharedOptions = {
+    "lr": 1e-3,
+    "faithful_to": "reference",
+    "freeze_features": False,
+    "feature_dtype": "float32",
+    "feature_updates": "dense",
+}
+"""The defaults of a model with fine-tuned content tables; a model's ``option_defaults`` starts from them."""
+
+
 class MultimodalRecommender(Recommender):
     """Base class of models that read item content (see the module docstring)."""
+
+    option_defaults: ClassVar[SharedOptions] = TABLE_OPTIONS
 
     min_modalities = 1
     uses_features_at_inference = True
@@ -45,7 +75,7 @@ class MultimodalRecommender(Recommender):
         self,
         data: GraphData,
         *,
-        lr: float,
+        lr: float = 1e-3,
         weight_decay: float = 0.0,
         lr_decay: float = 1.0,
         lr_decay_epochs: float = 50,
@@ -66,6 +96,18 @@ class MultimodalRecommender(Recommender):
             check_table_options(name, feature_dtype, feature_updates, trainable, self.reads_feature_rows)
             inputs = {m: self.feature_input(data, m) for m in self.modality_names}
             self.features = feature_tables(inputs, trainable, dtype=feature_dtype, updates=feature_updates)
+
+    @classmethod
+    def with_defaults(cls, options: SharedOptions) -> SharedOptions:
+        """``options`` over the class's ``option_defaults``; a shared option the model does not take is refused."""
+        unknown = sorted(set(options) - set(cls.option_defaults))
+        if unknown:
+            raise TypeError(
+                f"{cls.__name__} takes no option(s) {unknown}; its shared options: {sorted(cls.option_defaults)}"
+            )
+        merged = SharedOptions(**cls.option_defaults)
+        merged.update(options)
+        return merged
 
     def order_modalities(self, names: list[str]) -> list[str]:
         """The order the model processes modalities in (override; default the data's)."""

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import cast
+from typing import ClassVar, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from typing_extensions import Unpack
 
 from mmrec.data.datamodule import GraphData
 from mmrec.errors import ConfigError
 from mmrec.models.base import check_choice
-from mmrec.models.multimodal import MultimodalRecommender, item_graph_weights
+from mmrec.models.multimodal import TABLE_OPTIONS, MultimodalRecommender, SharedOptions, item_graph_weights
 from mmrec.nn.edge_graph import interaction_edges
 from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import bpr_loss, info_nce
@@ -54,6 +55,7 @@ class PGL(MultimodalRecommender):
     ``freeze_features=true`` freezes them).
     """
 
+    option_defaults: ClassVar[SharedOptions] = {**TABLE_OPTIONS, "lr_decay": 0.96, "lr_decay_epochs": 50}
     edge_users: torch.Tensor  # buffers: declared for the type checker (register_buffer/register_derived)
     edge_items: torch.Tensor
     adj: torch.Tensor
@@ -77,24 +79,9 @@ class PGL(MultimodalRecommender):
         temperature: float = 0.2,
         mm_image_weight: float = 0.1,
         modality_weights: Mapping[str, float] | None = None,
-        lr_decay: float = 0.96,
-        lr_decay_epochs: int = 50,
-        faithful_to: str = "reference",
-        freeze_features: bool = False,
-        feature_dtype: str = "float32",
-        feature_updates: str = "dense",
-        lr: float = 1e-3,
+        **options: Unpack[SharedOptions],
     ):
-        super().__init__(
-            data,
-            lr=lr,
-            lr_decay=lr_decay,
-            lr_decay_epochs=lr_decay_epochs,
-            faithful_to=faithful_to,
-            freeze_features=freeze_features,
-            feature_dtype=feature_dtype,
-            feature_updates=feature_updates,
-        )
+        super().__init__(data, **self.with_defaults(options))
         check_choice("pgl.mode", mode, ("local", "global"))
         if not 0.0 < keep_ratio <= 1.0:
             raise ConfigError(f"pgl.keep_ratio={keep_ratio} must be in (0, 1]")

@@ -4,17 +4,18 @@ recommendation."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import cast
+from typing import ClassVar, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from typing_extensions import Unpack
 
 from mmrec.data.datamodule import GraphData
 from mmrec.data.graphs import cosine_normalize
 from mmrec.errors import ConfigError
 from mmrec.models.base import check_choice
-from mmrec.models.multimodal import MultimodalRecommender
+from mmrec.models.multimodal import TABLE_OPTIONS, MultimodalRecommender, SharedOptions
 from mmrec.nn.edge_graph import EdgeGraph, edge_graph_from_sparse
 from mmrec.nn.gather import take_rows
 from mmrec.nn.losses import info_nce
@@ -66,6 +67,13 @@ class SLMRec(MultimodalRecommender):
     (+ ``I · Σ_m d_m`` when fine-tuned).
     """
 
+    option_defaults: ClassVar[SharedOptions] = {
+        **TABLE_OPTIONS,
+        "weight_decay": 1e-4,
+        "freeze_features": True,
+        "lr": 0.01,
+    }
+
     def __init__(
         self,
         data: GraphData,
@@ -79,22 +87,9 @@ class SLMRec(MultimodalRecommender):
         mm_fusion: str = "concat",
         fac_order: Sequence[str] = ("image", "audio", "text"),
         fac_coarse: Sequence[str] = ("text",),
-        weight_decay: float = 1e-4,
-        faithful_to: str = "reference",
-        freeze_features: bool = True,
-        feature_dtype: str = "float32",
-        feature_updates: str = "dense",
-        lr: float = 0.01,
+        **options: Unpack[SharedOptions],
     ):
-        super().__init__(
-            data,
-            lr=lr,
-            weight_decay=weight_decay,
-            faithful_to=faithful_to,
-            freeze_features=freeze_features,
-            feature_dtype=feature_dtype,
-            feature_updates=feature_updates,
-        )
+        super().__init__(data, **self.with_defaults(options))
         if ssl_task not in SSL_TASKS:
             raise ConfigError(f"slmrec.ssl_task={ssl_task!r}; choose one of {list(SSL_TASKS)}")
         check_choice("slmrec.mm_fusion", mm_fusion, ("concat", "mean"))

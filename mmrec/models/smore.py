@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+from typing_extensions import Unpack
 
 from mmrec.data.datamodule import GraphData
 from mmrec.models.mgcn import sigmoid_gate
-from mmrec.models.multimodal import MultimodalRecommender
+from mmrec.models.multimodal import TABLE_OPTIONS, MultimodalRecommender, SharedOptions
 from mmrec.nn.batch_nodes import batch_nodes
 from mmrec.nn.gather import take_rows
-from mmrec.nn.losses import bpr_loss, info_nce, l2_reg
+from mmrec.nn.losses import bpr_with_view_contrast
 from mmrec.nn.propagation import bipartite_propagate, propagate
 from mmrec.nn.sparse_ops import sparse_mm
 from mmrec.nn.weighted_item_graphs import cached_weighted_knn_graph, max_pool_union, user_item_block
@@ -69,6 +72,7 @@ class SMORE(MultimodalRecommender):
     ``freeze_features=true`` freezes them).
     """
 
+    option_defaults: ClassVar[SharedOptions] = {**TABLE_OPTIONS, "lr_decay": 0.96, "lr_decay_epochs": 50}
     adj: torch.Tensor  # buffers: declared for the type checker (register_buffer/register_derived)
     ui_block: torch.Tensor
     fusion_graph: torch.Tensor
@@ -86,24 +90,9 @@ class SMORE(MultimodalRecommender):
         cl_loss: float = 0.01,
         temperature: float = 0.2,
         dropout_rate: float = 0.1,
-        lr_decay: float = 0.96,
-        lr_decay_epochs: int = 50,
-        faithful_to: str = "reference",
-        freeze_features: bool = False,
-        feature_dtype: str = "float32",
-        feature_updates: str = "dense",
-        lr: float = 1e-3,
+        **options: Unpack[SharedOptions],
     ):
-        super().__init__(
-            data,
-            lr=lr,
-            lr_decay=lr_decay,
-            lr_decay_epochs=lr_decay_epochs,
-            faithful_to=faithful_to,
-            freeze_features=freeze_features,
-            feature_dtype=feature_dtype,
-            feature_updates=feature_updates,
-        )
+        super().__init__(data, **self.with_defaults(options))
         self.n_ui_layers, self.n_layers = n_ui_layers, n_layers
         self.knn_ks = {"image": image_knn_k, "text": text_knn_k}
         self.default_knn_k = knn_k
@@ -169,12 +158,7 @@ class SMORE(MultimodalRecommender):
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         nodes, rows = batch_nodes(batch, self.n_users)
         final, side, content = self.forward(nodes)
-        u, p, n = take_rows(final, rows).chunk(3)
-        loss = bpr_loss((u * p).sum(1), (u * n).sum(1)) + self.reg_weight * l2_reg(u, p, n)
-        user_rows, item_rows, _ = rows.chunk(3)  # the users' and positive items' rows
-        cl = info_nce(take_rows(side, item_rows), take_rows(content, item_rows), self.temperature)
-        cl = cl + info_nce(take_rows(side, user_rows), take_rows(content, user_rows), self.temperature)
-        return loss + self.cl_loss * cl
+        return bpr_with_view_contrast(final, side, content, rows, self.reg_weight, self.cl_loss, self.temperature)
 
     def final_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         final = self.forward()[0]
