@@ -124,11 +124,14 @@ class GraphData:
         return self._memo[key]
 
     def user_graph(self, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Top-k co-interaction user–user edges (rows, cols, counts)."""
-        key = hash_parts("useruser", self.interactions_hash, k)
+        """Top-k co-interaction user–user edges (rows, cols, counts); ties at the k-th place by ``knn_ties``."""
+        seed = self.seed if self.knn_ties == "random" else 0  # only random tie-breaking depends on the seed
+        key = hash_parts("useruser-ties", self.interactions_hash, k, self.knn_ties, seed)
         if key not in self._memo:
             self._memo[key] = cached_tensor(
-                "useruser", key, lambda: graphs.user_cooccurrence_topk(self.train_matrix, k)
+                "useruser",
+                key,
+                lambda: graphs.user_cooccurrence_topk(self.train_matrix, k, ties=self.knn_ties, seed=seed),
             )
         return self._memo[key]
 

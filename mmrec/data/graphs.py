@@ -153,22 +153,48 @@ def knn_adjacency(rows: torch.Tensor, cols: torch.Tensor, n: int, norm: str = "s
 
 
 def user_cooccurrence_topk(
-    train: sp.csr_matrix, k: int, chunk_size: int = 2048
+    train: sp.csr_matrix, k: int, ties: str = "random", seed: int = 0, chunk_size: int = 1024
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Top-``k`` users by number of co-interacted items (DualGNN/DRAGON user–user graph), in user chunks.
 
-    Returns (rows, cols, counts); users with no co-interacting user get no edge; self excluded; ties by lower id.
+    Counts are over *sets* of training items (a repeated pair counts once), self excluded; users with no
+    co-interacting user get no edge. Returns (rows, cols, counts), row-major, counts descending within a row.
+
+    Counts are small integers, so ties at the ``k``-th place are the rule (on TikTok 6,738 of 9,308 users tie
+    there). They follow ``ties`` as in :func:`knn_indices`: ``random`` (seeded; who is kept among the tied users
+    is a uniform draw), ``lowest_index`` (smaller user ids win; ids correlate with activity in real data, so this
+    links everyone to the same few hub users) or ``drop`` (users tied at the boundary are left out).
     """
+    if ties not in TIES:
+        raise ConfigError(f"knn.ties={ties!r}; choose one of {list(TIES)}")
     r = sp.csr_matrix(train, dtype=np.float32)
+    r.sum_duplicates()
+    r.data[:] = 1.0
     rt = r.T.tocsc()
     n = r.shape[0]
+    k = min(k, n - 1)
+    if k < 1:
+        empty = torch.empty(0, dtype=torch.long)
+        return empty, empty, torch.empty(0)
+    gen = torch.Generator(device="cpu").manual_seed(int(seed))
     rows_out, cols_out, vals_out = [], [], []
     for start in range(0, n, chunk_size):
         stop = min(start + chunk_size, n)
-        c = torch.from_numpy((r[start:stop] @ rt).toarray())  # [c, n_users] co-occurrence counts
+        c = torch.from_numpy((r[start:stop] @ rt).toarray())  # [c, n_users] co-occurrence counts (integers)
         c[torch.arange(stop - start), torch.arange(start, stop)] = 0
-        vals, idx = torch.topk(c, min(k, n - 1), dim=1)
+        if ties == "random":  # a key in [count, count + ½): orders distinct counts as before, ties at random
+            key = torch.rand(c.shape, generator=gen).mul_(0.5).add_(c)
+            idx = torch.topk(key, k, dim=1).indices
+        elif ties == "lowest_index":  # a stable sort keeps equal counts in id order
+            idx = torch.sort(c, dim=1, descending=True, stable=True).indices[:, :k]
+        else:
+            idx = torch.topk(c, min(k + 1, n), dim=1).indices
+        vals = torch.gather(c, 1, idx)
         keep = vals > 0
+        if ties == "drop":  # the (k+1)-th count equals the k-th: every user at that count leaves the list
+            boundary = vals[:, k - 1 : k]
+            keep &= ~((vals[:, k : k + 1] == boundary) & (vals == boundary))
+            idx, vals, keep = idx[:, :k], vals[:, :k], keep[:, :k]
         rr = torch.arange(start, stop).unsqueeze(1).expand_as(idx)
         rows_out.append(rr[keep])
         cols_out.append(idx[keep])

@@ -32,7 +32,8 @@ class DualGNN(MultimodalRecommender):
 
     Multi-modal fusion: items ``i = Σ_m r_m,i``; users ``ũ = Σ_m w_u,m r_m,u`` with trainable per-user weights
     ``w_u`` [U, M] (initialised to a softmax, then free). User co-occurrence graph: ``u = ũ + Σ_{v} s_uv ũ_v``
-    over the top-``user_k`` co-interacting users (``GraphData.user_graph``), ``s_u = softmax`` of the counts
+    over the top-``user_k`` co-interacting users (``GraphData.user_graph``; ties at the ``user_k``-th count are
+    broken by ``knn.ties``, random by default), ``s_u = softmax`` of the counts
     (``user_aggr=softmax``) or uniform (``mean``). Score ``uᵀ i``. Any set of named modalities works (one
     branch each; with one modality there is no fusion weight).
 

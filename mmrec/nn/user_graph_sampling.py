@@ -1,8 +1,8 @@
 """Per-user neighbour lists of the user–user co-occurrence graph, padded and weighted (DualGNN, DRAGON).
 
 The framework builds the top-``k`` co-interaction graph (``GraphData.user_graph(k)``: edges with their number of
-co-interacted items). The reference implementations (MMRec's DualGNN ``topk_sample``, copied by DRAGON) turn it
-into a fixed ``[U, k]`` neighbour table every epoch:
+co-interacted items; ties at the ``k``-th place broken by ``knn.ties``). The reference implementations (MMRec's
+DualGNN ``topk_sample``, copied by DRAGON) turn it into a fixed ``[U, k]`` neighbour table every epoch:
 
 - a user with ``k`` or more neighbours keeps its ``k`` most co-interacting ones;
 - a user with ``0 < n < k`` neighbours is padded to ``k`` by repeatedly appending a uniformly drawn entry of its

@@ -152,3 +152,51 @@ def test_train_item_pool_draws_the_same_triples_when_every_item_is_seen():
     a = [b["neg_items"] for b in TripletSampler(pairs, 12, 100, 3, lambda: 2, negatives="train_items")]
     b = [b["neg_items"] for b in TripletSampler(pairs, 12, 100, 3, lambda: 2, negatives="all_items")]
     assert all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+def _star_train() -> np.ndarray:
+    """User 0 shares items 0 and 1 with user 1 (the pair (0, 0) is listed twice: it still counts once) and one
+    item each with users 2..6, who share nothing else: user 0's counts are {1: 2, 2..6: 1}."""
+    pairs = [(0, 0), (0, 0), (0, 1), (1, 0), (1, 1)] + [p for j in range(2, 7) for p in ((0, j), (j, j))]
+    return np.array(pairs)
+
+
+def _user_lists(rows: torch.Tensor, cols: torch.Tensor, counts: torch.Tensor) -> dict[int, list[tuple[int, float]]]:
+    return {u: list(zip(cols[rows == u].tolist(), counts[rows == u].tolist())) for u in rows.unique().tolist()}
+
+
+def test_user_graph_ties_at_the_kth_place() -> None:
+    """k = 3 for user 0: user 1 (count 2) is sure, two of the five users with count 1 tie for the last places."""
+    pairs = _star_train()
+    train = sp.csr_matrix((np.ones(len(pairs), np.float32), (pairs[:, 0], pairs[:, 1])), shape=(7, 7))
+    low = _user_lists(*graphs.user_cooccurrence_topk(train, 3, ties="lowest_index"))
+    assert low[0] == [(1, 2.0), (2, 1.0), (3, 1.0)]
+    assert low[1] == [(0, 2.0)] and all(low[j] == [(0, 1.0)] for j in range(2, 7))
+    assert _user_lists(*graphs.user_cooccurrence_topk(train, 3, ties="drop"))[0] == [(1, 2.0)]
+    kept = np.zeros(7)
+    for seed in range(400):
+        got = _user_lists(*graphs.user_cooccurrence_topk(train, 3, ties="random", seed=seed))
+        assert got[0][0] == (1, 2.0) and [c for _, c in got[0][1:]] == [1.0, 1.0]
+        assert {j for j, _ in got[0][1:]} <= {2, 3, 4, 5, 6} and len({j for j, _ in got[0]}) == 3
+        for j, _ in got[0][1:]:
+            kept[j] += 1
+    share = kept[2:] / 400  # each tied user is kept with probability 2/5 (sd 0.025 over 400 draws)
+    assert np.all(np.abs(share - 0.4) < 0.1), share
+    again = graphs.user_cooccurrence_topk(train, 3, ties="random", seed=7)
+    assert all(torch.equal(a, b) for a, b in zip(again, graphs.user_cooccurrence_topk(train, 3, ties="random", seed=7)))
+
+
+def test_user_graph_follows_knn_ties_and_seed() -> None:
+    pairs = _star_train()
+    ds = Dataset("star", Interactions(7, 7, pairs, np.array([[2, 0]]), np.array([[3, 0]])))
+
+    def first_user(ties: str, seed: int) -> list[int]:
+        rows, cols, _ = GraphDataModule(ds, None, seed=seed, knn_ties=ties).data.user_graph(3)
+        return cols[rows == 0].tolist()
+
+    assert first_user("lowest_index", 0) == first_user("lowest_index", 5) == [1, 2, 3]
+    assert first_user("drop", 0) == [1]
+    draws = {tuple(first_user("random", s)) for s in range(12)}
+    assert len(draws) > 1  # the run seed decides the tied neighbours
+    rows, cols, counts = graphs.user_cooccurrence_topk(sp.csr_matrix(ds.interactions.matrix("train")), 3, seed=4)
+    assert first_user("random", 4) == cols[rows == 0].tolist()
