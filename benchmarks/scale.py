@@ -222,7 +222,7 @@ def fmt(v: float | None, spec: str = "8.1f") -> str:
 
 
 def report(rows: list[dict]) -> None:
-    runs = [r for r in rows if not r.get("knn") and "error" not in r]
+    runs = [r for r in rows if r.get("knn") is not True and "error" not in r]  # model rows list their kNN builds
     print(
         f"\n{'size':>16} {'model':>9} {'kind':>5} {'data s':>8} {'dm s':>7} {'build s':>8} {'step s':>8} "
         f"{'epoch s':>9} {'eval s':>8} {'peak GB':>8} {'load':>5}"
@@ -253,7 +253,7 @@ def report(rows: list[dict]) -> None:
                 f"  {name:>9} {q:>12}: {axes}users×items {fmt(cells, '.2f')}, users alone {fmt(per_users, '.2f')}"
                 f" ({len(sel)} sizes)"
             )
-    knn = [r for r in rows if r.get("knn") and "error" not in r]
+    knn = [r for r in rows if r.get("knn") is True and "error" not in r]
     if knn:
         print(f"\n{'kNN items':>10} {'modality':>8} {'method':>7} {'seconds':>8} {'recall@10':>9} {'load':>5}")
         for r in knn:
@@ -304,8 +304,8 @@ def main() -> None:
     results = args.out / "results.jsonl"
     rows = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
     ok = [r for r in rows if "error" not in r]  # failed jobs are tried again
-    done = {(r.get("size"), r.get("model"), r.get("kind", "train")) for r in ok if not r.get("knn")}
-    done |= {(r.get("n_items"), r.get("modality"), r.get("method")) for r in ok if r.get("knn")}
+    done = {(r.get("size"), r.get("model"), r.get("kind", "train")) for r in ok if r.get("knn") is not True}
+    done |= {(r.get("n_items"), r.get("modality"), r.get("method")) for r in ok if r.get("knn") is True}
     jobs: list[list[str]] = []
     if not args.report:
         wanted = [(s, m, "train") for m in args.models[:1] for s in args.sizes]
