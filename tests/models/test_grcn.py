@@ -49,9 +49,13 @@ def test_forward_equals_dense_formula(faithful_to: str) -> None:
         lin = m.projections[mod]
         f = F.normalize(F.leaky_relu(dm.data.feature(mod) @ lin.weight.T + lin.bias), dim=1)
         p = F.normalize(m.preference[mod], dim=1)
-        if faithful_to == "paper":
-            for _ in range(2):
+        for _ in range(2):
+            if faithful_to == "paper":
                 p = F.normalize(p + masked_softmax(p @ f.T, r) @ f, dim=1)
+            else:  # MMRec's loop: PyG flow over user→item edges, each message lands on its item (target)
+                into_items = masked_softmax(f @ p.T, r.T)  # [I, U] softmax over each item's users
+                x_hat = torch.cat([torch.zeros(U, p.shape[1]), into_items @ p])  # users receive nothing
+                p = F.normalize(p + x_hat[:U], dim=1)  # so the loop only re-normalises p
         z = torch.cat([p, f])
         alpha = masked_softmax(z @ z.T, mask)  # [N, N] row = target
         contents.append(z + alpha @ z)
@@ -62,6 +66,28 @@ def test_forward_equals_dense_formula(faithful_to: str) -> None:
     e1 = w @ e0
     expected = torch.cat([e0 + e1 + w @ e1, *contents], dim=1)
     torch.testing.assert_close(m.forward().detach(), expected.detach(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("faithful_to", ["reference", "paper"])
+def test_loss_equals_reference_formula(faithful_to: str) -> None:
+    """MMRec's form: users repeated per (pos, neg), reg = mean over [2B, d] of E_u² + E_i², per-modality batch
+    preferences, and (reference only) the image preference of every user; natural-log BPR."""
+    dm = tiny_dm()
+    m = make_model("grcn", dm, faithful_to=faithful_to, latent_dim=4, embedding_dim=6, reg_weight=0.3)
+    U = 3
+    users, pos, neg = torch.tensor([0, 2, 2, 1]), torch.tensor([1, 0, 3, 2]), torch.tensor([3, 2, 1, 0])
+    rep = m.forward().detach()
+    u_rep = rep[users.repeat_interleave(2)]
+    i_rep = rep[U + torch.stack([pos, neg]).T.reshape(-1)]  # [p0, n0, p1, n1, ...]
+    score = (u_rep * i_rep).sum(1).view(-1, 2) @ torch.tensor([1.0, -1.0])
+    bpr = -torch.log(torch.sigmoid(score)).mean()
+    e = m.id_embedding.detach()
+    reg = (e[users.repeat_interleave(2)] ** 2 + e[U + torch.stack([pos, neg]).T.reshape(-1)] ** 2).mean()
+    reg = reg + sum((m.preference[mod].detach()[users.repeat_interleave(2)] ** 2).mean() for mod in ("text", "image"))
+    if faithful_to == "reference":
+        reg = reg + (m.preference["image"].detach() ** 2).mean()
+    got = m.loss({"users": users, "pos_items": pos, "neg_items": neg})
+    torch.testing.assert_close(got.detach(), bpr + 0.3 * reg)
 
 
 def test_trainable_parameter_count(synthetic_dm) -> None:
