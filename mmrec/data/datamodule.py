@@ -115,11 +115,19 @@ class GraphData:
                 return graphs.knn_adjacency(rows, cols, x.shape[0], norm=norm), info
 
             if method == "exact":  # the cache entry stays the adjacency alone (entries of earlier runs stay valid)
-                adjacency = cached_tensor("knn", key, lambda: build()[0])
-                info = {"method": "exact", "n_items": int(x.shape[0]), "dim": int(x.shape[1]), "k": int(k)}
+                built: dict[str, Any] = {}
+
+                def build_exact() -> torch.Tensor:
+                    adjacency, built_info = build()
+                    built.update(built_info)
+                    return adjacency
+
+                adjacency = cached_tensor("knn", key, build_exact)
+                shape = {"method": "exact", "n_items": int(x.shape[0]), "dim": int(x.shape[1]), "k": int(k)}
+                info = built or {**shape, "cached": True}  # build seconds when built here, else from the cache
             else:
                 adjacency, info = cached_tensor("knn", key, build)
-            self.knn_builds.append({"modality": label, "requested": self.knn_method, **info})
+            self.knn_builds.append({"modality": label, **info, "requested": self.knn_method})
             self._memo[key] = adjacency
         return self._memo[key]
 

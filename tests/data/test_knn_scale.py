@@ -67,3 +67,15 @@ def test_datamodule_records_the_method_and_keys_the_cache_by_it() -> None:
     assert overlap.sum() >= 0.95 * (a.to_dense() > 0).sum()
     with pytest.raises(ConfigError, match="knn.method"):
         GraphDataModule(ds, ds.features, knn_method="fast")
+
+
+def test_every_build_records_its_seconds_and_a_cached_graph_says_so() -> None:
+    ds = make_synthetic(n_users=200, n_items=300, interactions_per_user=8)
+    first = GraphDataModule(ds, ds.features, knn_method="auto").data
+    first.item_knn("text", 10)
+    built = first.knn_builds[0]
+    assert built["method"] == "exact" and built["requested"] == "auto" and built["seconds"] > 0
+    assert "cached" not in built and built["n_items"] == 300
+    again = GraphDataModule(ds, ds.features, knn_method="auto").data  # same data: the graph comes from the cache
+    again.item_knn("text", 10)
+    assert again.knn_builds[0]["cached"] is True and "seconds" not in again.knn_builds[0]
